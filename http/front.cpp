@@ -1,0 +1,71 @@
+#include "http/front.hpp"
+
+#include "protocol/logging.hpp"
+#include "protocol/type_ids.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/local_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
+#include <spdlog/spdlog.h>
+
+namespace troupe::http {
+
+namespace {
+
+struct front_state {
+  static inline const char* name = "http_front";
+  std::unique_ptr<server> srv; // destroying it stops the io threads
+};
+
+using front_pointer = caf::stateful_actor<front_state>*;
+
+caf::behavior http_front(front_pointer self, front_config config) {
+  auto log = config.log;
+  self->set_exception_handler([log](std::exception_ptr& eptr) -> caf::error {
+    try {
+      std::rethrow_exception(eptr);
+    } catch (const std::exception& e) {
+      log->error("http front failed what={}", e.what());
+      return caf::make_error(caf::sec::runtime_error, e.what());
+    }
+  });
+  caf::weak_actor_ptr weak_self = self->ctrl();
+  auto on_fatal = [weak_self](std::string what) {
+    if (auto strong = weak_self.lock()) {
+      caf::anon_send(caf::actor_cast<caf::actor>(strong), protocol::crash_atom_v,
+                     std::move(what));
+    }
+  };
+  self->state.srv = std::make_unique<server>(config.server, make_router(config.svc),
+                                             config.metrics, config.log, std::move(on_fatal));
+  self->state.srv->start();
+  const auto port = self->state.srv->port();
+  log->info(protocol::log_line{protocol::current_log_format(), "listening"}
+              .add("url", "http://" + config.display_address + ":" + std::to_string(port))
+              .add("threads", static_cast<std::int64_t>(config.server.threads))
+              .str());
+  log->flush();
+  const auto grace = config.shutdown_grace;
+  self->set_exit_handler([self, grace, log](caf::exit_msg& msg) {
+    log->info("draining connections grace_ms={}", grace.count());
+    self->state.srv->shutdown(grace); // blocks this detached actor's own thread only
+    log->info("http front stopped");
+    self->quit(msg.reason);
+  });
+  return {
+    [self](protocol::crash_atom, const std::string& what) {
+      self->quit(caf::make_error(caf::sec::runtime_error, what));
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_http_front(caf::local_actor* parent, front_config config) {
+  return parent->spawn<caf::detached>(http_front, std::move(config));
+}
+
+} // namespace troupe::http

@@ -1,0 +1,73 @@
+#pragma once
+
+#include "protocol/problem.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace troupe::http {
+
+/// HTTP methods the router knows; the order matches `actors::metrics_registry::methods`.
+enum class verb : std::uint8_t { get, head, post, put, patch, del, options, other };
+
+/// The method's name ("DELETE" for `verb::del`).
+std::string_view to_string(verb v);
+
+/// The method named `name`, or `verb::other`.
+verb verb_from_string(std::string_view name);
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+/// A complete, parsed request as handlers see it: no Beast types.
+struct request {
+  verb method = verb::get;
+  std::string path;  ///< percent-encoded path, without the query
+  std::string query; ///< after '?', without it; empty if none
+  header_list headers;
+  std::string body;
+
+  /// The first header named `name` (case-insensitive), or an empty view.
+  std::string_view header(std::string_view name) const;
+};
+
+/// What a handler answers. `status` is the HTTP status; headers the session adds itself
+/// (`Content-Length`, `Connection`, `Date`, `Server`, `X-Request-ID`) must not be set here.
+struct response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  header_list headers;
+};
+
+/// Per-request facts the router and session fill in before calling a handler.
+struct request_context {
+  std::string request_id;
+  std::string route; ///< the matched route template, e.g. "/problems/{code}"
+  std::vector<std::pair<std::string, std::string>> params; ///< decoded path parameters
+
+  /// The decoded path parameter `name`, or an empty string.
+  const std::string& param(std::string_view name) const;
+};
+
+/// Delivers the response. Call exactly once, from any thread; it never blocks.
+using reply_fn = std::function<void(response)>;
+
+/// Handles one request. Must not block: ask actors and reply from their answer.
+using handler_fn = std::function<void(const request&, const request_context&, reply_fn)>;
+
+/// A JSON response with `status` and an already serialized body.
+response json_response(int status, std::string body);
+
+/// The problem response for `code`, addressed to `req`/`ctx`.
+response problem_response(protocol::errc code, const request& req, const request_context& ctx,
+                          std::string detail = {});
+
+/// The problem response for a fully built problem (request id and instance included).
+response problem_response(const protocol::problem& p);
+
+} // namespace troupe::http

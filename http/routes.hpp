@@ -1,0 +1,24 @@
+#pragma once
+
+#include "http/router.hpp"
+
+#include <caf/fwd.hpp>
+
+#include <memory>
+#include <string_view>
+
+namespace troupe::http {
+
+/// What route handlers may use: the actor system (actors are found through its registry,
+/// see protocol/actors.hpp) and static documents.
+struct services {
+  caf::actor_system* system = nullptr;
+};
+
+/// Every endpoint of the server, one line each (the table is in routes.cpp).
+std::shared_ptr<router> make_router(const services& svc);
+
+/// The OpenAPI 3.1 document served at /openapi.json (docs/openapi.json, embedded at build).
+std::string_view openapi_document();
+
+} // namespace troupe::http

@@ -1,0 +1,701 @@
+#include "http/server.hpp"
+
+#include "actors/metrics/metrics_registry.hpp"
+#include "protocol/logging.hpp"
+#include "protocol/request_id.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <ctime>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <strings.h>
+#include <sys/socket.h>
+#include <system_error>
+#include <thread>
+#include <unistd.h>
+#include <unordered_map>
+
+namespace troupe::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::string_view unmatched_route = "(unmatched)";
+constexpr std::chrono::seconds linger_timeout{1};
+constexpr std::size_t linger_max_bytes = 1 << 20;
+
+verb from_beast(bhttp::verb v) {
+  switch (v) {
+    case bhttp::verb::get:
+      return verb::get;
+    case bhttp::verb::head:
+      return verb::head;
+    case bhttp::verb::post:
+      return verb::post;
+    case bhttp::verb::put:
+      return verb::put;
+    case bhttp::verb::patch:
+      return verb::patch;
+    case bhttp::verb::delete_:
+      return verb::del;
+    case bhttp::verb::options:
+      return verb::options;
+    default:
+      return verb::other;
+  }
+}
+
+// The RFC 9110 Date header value, computed at most once per second per thread.
+const std::string& http_date() {
+  thread_local std::time_t cached_at = 0;
+  thread_local std::string cached;
+  const std::time_t now = std::time(nullptr);
+  if (now != cached_at) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[64];
+    const auto n = std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached.assign(buf, n);
+    cached_at = now;
+  }
+  return cached;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// Reply functions post into io_contexts; the gate makes sure none does after teardown began.
+struct post_gate {
+  std::shared_mutex mutex;
+  bool open = true;
+};
+
+class session;
+
+} // namespace
+
+struct server::impl {
+  server_options options;
+  std::shared_ptr<router> routes;
+  std::shared_ptr<actors::metrics_registry> metrics;
+  std::shared_ptr<spdlog::logger> log;
+  std::function<void(std::string)> on_fatal;
+  protocol::log_format format = protocol::current_log_format();
+  std::unordered_map<std::string, std::size_t> series_by_template;
+  std::size_t unmatched_series = 0;
+
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::vector<std::thread> threads;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<asio::steady_timer> accept_retry;
+  std::size_t next_context = 0;
+  std::uint16_t bound_port = 0;
+
+  std::shared_ptr<post_gate> gate = std::make_shared<post_gate>();
+  std::atomic<bool> draining{false};
+  std::atomic<bool> stopped{false};
+  std::mutex sessions_mutex;
+  std::condition_variable sessions_changed;
+  std::unordered_map<session*, std::shared_ptr<session>> sessions;
+
+  void do_accept();
+  void on_accept(const beast::error_code& ec, tcp::socket socket);
+  void reject_busy(tcp::socket& socket);
+  void remove(session* s);
+  void run_context(std::size_t index);
+};
+
+namespace {
+
+class session : public std::enable_shared_from_this<session> {
+public:
+  session(tcp::socket socket, server::impl& srv) : stream_(std::move(socket)), srv_(srv) {
+    beast::error_code ec;
+    const auto endpoint = stream_.socket().remote_endpoint(ec);
+    if (!ec) {
+      remote_ = endpoint.address().to_string();
+    }
+  }
+
+  void start() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->wait(); });
+  }
+
+  asio::any_io_executor executor() {
+    return stream_.get_executor();
+  }
+
+  // Graceful shutdown: an idle connection closes now, a busy one after its response.
+  void drain() {
+    draining_ = true;
+    if (phase_ == phase::idle) {
+      close();
+    }
+  }
+
+  void force_close() {
+    close();
+  }
+
+  // Writes the handler's response. Runs on this session's io thread.
+  void send(response r) {
+    if (phase_ != phase::handling) {
+      return; // a handler replied twice; the first answer stands
+    }
+    phase_ = phase::writing;
+    res_ = {};
+    res_.version(version_);
+    res_.result(static_cast<unsigned>(r.status));
+    res_.set(bhttp::field::server, "troupe");
+    res_.set(bhttp::field::date, http_date());
+    if (!r.content_type.empty()) {
+      res_.set(bhttp::field::content_type, r.content_type);
+    }
+    for (auto& [name, value] : r.headers) {
+      res_.insert(name, value);
+    }
+    res_.set("X-Request-ID", ctx_.request_id);
+    const bool keep = keep_alive_ && !draining_ && !srv_.draining.load();
+    res_.keep_alive(keep);
+    res_.body() = std::move(r.body);
+    res_.prepare_payload();
+    if (head_) {
+      const auto length = res_.body().size();
+      res_.body().clear();
+      res_.content_length(length);
+    }
+    record(r.status);
+    stream_.expires_after(srv_.options.read_timeout);
+    bhttp::async_write(stream_, res_,
+                       [self = shared_from_this(), keep](beast::error_code ec, std::size_t) {
+                         self->on_write(ec, keep);
+                       });
+  }
+
+private:
+  enum class phase { idle, reading, handling, writing, closed };
+
+  void wait() {
+    phase_ = phase::idle;
+    if (draining_ || srv_.draining.load()) {
+      close();
+      return;
+    }
+    if (buffer_.size() > 0) {
+      read_request(); // a pipelined request is already here
+      return;
+    }
+    stream_.expires_after(srv_.options.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](
+                                                     beast::error_code ec, std::size_t n) {
+      if (ec) {
+        self->close();
+        return;
+      }
+      self->buffer_.commit(n);
+      self->read_request();
+    });
+  }
+
+  void read_request() {
+    phase_ = phase::reading;
+    parser_.emplace();
+    parser_->header_limit(srv_.options.max_header_bytes);
+    parser_->body_limit(srv_.options.max_body_bytes);
+    stream_.expires_after(srv_.options.read_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                               self->on_header(ec);
+                             });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec) {
+      on_read_error(ec);
+      return;
+    }
+    if (parser_->is_done()) {
+      handle_request();
+      return;
+    }
+    auto read_body = [self = shared_from_this()] {
+      bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
+                        [self](beast::error_code body_ec, std::size_t) {
+                          if (body_ec) {
+                            self->on_read_error(body_ec);
+                          } else {
+                            self->handle_request();
+                          }
+                        });
+    };
+    const auto expect = parser_->get()[bhttp::field::expect];
+    if (iequals(expect, "100-continue")) {
+      static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+      asio::async_write(stream_, asio::buffer(continue_line.data(), continue_line.size()),
+                        [self = shared_from_this(), read_body](beast::error_code write_ec,
+                                                               std::size_t) {
+                          if (write_ec) {
+                            self->close();
+                          } else {
+                            read_body();
+                          }
+                        });
+      return;
+    }
+    read_body();
+  }
+
+  void on_read_error(beast::error_code ec) {
+    if (ec == bhttp::error::header_limit) {
+      fail(protocol::errc::header_fields_too_large,
+           "the request line and headers exceed " + std::to_string(srv_.options.max_header_bytes)
+             + " bytes");
+    } else if (ec == bhttp::error::body_limit) {
+      fail(protocol::errc::payload_too_large,
+           "the body exceeds " + std::to_string(srv_.options.max_body_bytes) + " bytes");
+    } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()
+               && ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+      fail(protocol::errc::bad_request, "malformed HTTP request: " + ec.message());
+    } else {
+      close(); // timeout, reset, end of stream or a request cut short: nothing to answer
+    }
+  }
+
+  // Answers a request that could not be read completely, then closes the connection.
+  void fail(protocol::errc code, std::string detail) {
+    ctx_ = {};
+    ctx_.request_id = protocol::new_request_id();
+    ctx_.route = std::string{unmatched_route};
+    series_ = srv_.unmatched_series;
+    method_index_ = actors::metrics_registry::methods.size() - 1;
+    path_.clear();
+    if (parser_ && parser_->is_header_done()) {
+      const auto& msg = parser_->get();
+      method_index_ = static_cast<std::size_t>(from_beast(msg.method()));
+      path_ = std::string{msg.target().substr(0, 256)};
+    }
+    version_ = 11;
+    keep_alive_ = false;
+    head_ = false;
+    started_ = std::chrono::steady_clock::now();
+    phase_ = phase::handling;
+    protocol::problem p;
+    p.code = code;
+    p.detail = std::move(detail);
+    p.instance = path_;
+    p.request_id = ctx_.request_id;
+    send(problem_response(p));
+  }
+
+  void handle_request() {
+    phase_ = phase::handling;
+    started_ = std::chrono::steady_clock::now();
+    auto& msg = parser_->get();
+    version_ = msg.version();
+    keep_alive_ = msg.keep_alive();
+    const auto method = from_beast(msg.method());
+    head_ = method == verb::head;
+    method_index_ = static_cast<std::size_t>(method);
+
+    request req;
+    req.method = method;
+    const std::string_view target = msg.target();
+    const auto question = target.find('?');
+    req.path = std::string{target.substr(0, question)};
+    if (question != std::string_view::npos) {
+      req.query = std::string{target.substr(question + 1)};
+    }
+    req.headers.reserve(16);
+    for (const auto& field : msg) {
+      req.headers.emplace_back(std::string{field.name_string()}, std::string{field.value()});
+    }
+    req.body = std::move(msg.body());
+    path_ = req.path.substr(0, 256);
+
+    ctx_ = {};
+    const auto client_id = req.header("X-Request-ID");
+    ctx_.request_id = protocol::valid_request_id(client_id) ? std::string{client_id}
+                                                            : protocol::new_request_id();
+    if (req.path.empty() || req.path.front() != '/') {
+      ctx_.route = std::string{unmatched_route};
+      series_ = srv_.unmatched_series;
+      send(problem_response(protocol::errc::bad_request, req, ctx_,
+                            "the request target must be an absolute path"));
+      return;
+    }
+    auto match = srv_.routes->match(method, req.path);
+    switch (match.result) {
+      case route_match::outcome::not_found:
+        ctx_.route = std::string{unmatched_route};
+        series_ = srv_.unmatched_series;
+        send(problem_response(protocol::errc::not_found, req, ctx_,
+                              "no route matches " + std::string{to_string(method)} + " "
+                                + path_));
+        return;
+      case route_match::outcome::method_not_allowed: {
+        ctx_.route = match.path_template;
+        series_ = srv_.series_by_template.at(match.path_template);
+        response res;
+        if (method == verb::options) {
+          res.status = 204;
+          res.content_type.clear();
+        } else {
+          res = problem_response(protocol::errc::method_not_allowed, req, ctx_,
+                                 std::string{to_string(method)} + " is not allowed on "
+                                   + match.path_template);
+        }
+        res.headers.emplace_back("Allow", match.allow);
+        send(std::move(res));
+        return;
+      }
+      case route_match::outcome::found:
+        break;
+    }
+    ctx_.route = match.path_template;
+    ctx_.params = std::move(match.params);
+    series_ = match.matched->metrics_index;
+    try {
+      match.matched->handler(req, ctx_, make_reply());
+    } catch (const std::exception& e) {
+      // A handler bug must not take the io thread down; the log has the cause.
+      srv_.log->error("handler threw route={} request_id={} what={}", ctx_.route,
+                      ctx_.request_id, e.what());
+      if (phase_ == phase::handling) {
+        send(problem_response(protocol::errc::internal, req, ctx_));
+      }
+    }
+  }
+
+  reply_fn make_reply() {
+    return [gate = srv_.gate, weak = weak_from_this()](response r) {
+      std::shared_lock<std::shared_mutex> lock{gate->mutex};
+      if (!gate->open) {
+        return;
+      }
+      if (auto self = weak.lock()) {
+        auto ex = self->executor();
+        asio::dispatch(ex, [self = std::move(self), r = std::move(r)]() mutable {
+          self->send(std::move(r));
+        });
+      }
+    };
+  }
+
+  void record(int status) {
+    const auto elapsed = std::chrono::steady_clock::now() - started_;
+    srv_.metrics->observe_request(series_, method_index_, status, elapsed);
+    if (srv_.log->should_log(spdlog::level::info)) {
+      protocol::log_line line{srv_.format, "request"};
+      line.add("method", actors::metrics_registry::methods.at(method_index_))
+        .add("path", path_)
+        .add("route", ctx_.route)
+        .add("status", status)
+        .add("duration_ms", std::chrono::duration<double, std::milli>(elapsed).count())
+        .add("request_id", ctx_.request_id)
+        .add("tenant", "-")
+        .add("remote", remote_);
+      srv_.log->info(line.str());
+    }
+  }
+
+  void on_write(beast::error_code ec, bool keep) {
+    if (ec) {
+      close();
+      return;
+    }
+    if (!keep) {
+      linger_close();
+      return;
+    }
+    res_ = {};
+    wait();
+  }
+
+  // Half-closes, then reads and discards what the client still sends for a moment, so that
+  // unread request bytes do not turn our close into a reset that destroys the response.
+  void linger_close() {
+    phase_ = phase::closed;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(linger_timeout);
+    discard();
+  }
+
+  void discard() {
+    buffer_.consume(buffer_.size());
+    stream_.async_read_some(buffer_.prepare(16384), [self = shared_from_this()](
+                                                      beast::error_code ec, std::size_t n) {
+      self->lingered_ += n;
+      if (ec || self->lingered_ > linger_max_bytes) {
+        self->close();
+        return;
+      }
+      self->discard();
+    });
+  }
+
+  void close() {
+    if (closed_) {
+      return;
+    }
+    closed_ = true;
+    phase_ = phase::closed;
+    stream_.close();
+    srv_.remove(this);
+  }
+
+  beast::tcp_stream stream_;
+  server::impl& srv_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bhttp::response<bhttp::string_body> res_;
+  phase phase_ = phase::idle;
+  bool draining_ = false;
+  bool closed_ = false;
+  std::size_t lingered_ = 0;
+  // The request being answered.
+  request_context ctx_;
+  std::string path_;
+  std::string remote_;
+  unsigned version_ = 11;
+  bool keep_alive_ = false;
+  bool head_ = false;
+  std::size_t series_ = 0;
+  std::size_t method_index_ = 0;
+  std::chrono::steady_clock::time_point started_;
+};
+
+} // namespace
+
+void server::impl::do_accept() {
+  auto& context = *contexts[next_context++ % contexts.size()];
+  acceptor->async_accept(context, [this](beast::error_code ec, tcp::socket socket) {
+    on_accept(ec, std::move(socket));
+  });
+}
+
+void server::impl::on_accept(const beast::error_code& ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !acceptor->is_open()) {
+    return;
+  }
+  if (ec) {
+    // Out of descriptors or memory: back off instead of spinning, and keep serving.
+    log->warn("accept failed error={}", ec.message());
+    accept_retry->expires_after(std::chrono::milliseconds{50});
+    accept_retry->async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec) {
+        do_accept();
+      }
+    });
+    return;
+  }
+  beast::error_code ignored;
+  socket.set_option(tcp::no_delay{true}, ignored);
+  std::shared_ptr<session> s;
+  {
+    std::lock_guard<std::mutex> guard{sessions_mutex};
+    if (sessions.size() < options.max_connections && !draining.load()) {
+      s = std::make_shared<session>(std::move(socket), *this);
+      sessions.emplace(s.get(), s);
+    }
+  }
+  if (s) {
+    s->start();
+  } else {
+    reject_busy(socket);
+  }
+  do_accept();
+}
+
+void server::impl::reject_busy(tcp::socket& socket) {
+  // A fresh socket's send buffer is empty, so this small write does not block.
+  protocol::problem p;
+  p.code = protocol::errc::service_unavailable;
+  p.detail = "the server is at its connection limit";
+  p.request_id = protocol::new_request_id();
+  const auto body = protocol::render_problem(p);
+  const auto text = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                    + std::string{protocol::problem_content_type}
+                    + "\r\nRetry-After: 1\r\nConnection: close\r\nX-Request-ID: " + p.request_id
+                    + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  beast::error_code ignored;
+  socket.non_blocking(true, ignored);
+  socket.write_some(asio::buffer(text), ignored);
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
+}
+
+void server::impl::remove(session* s) {
+  std::shared_ptr<session> last; // destroyed outside the lock
+  {
+    std::lock_guard<std::mutex> guard{sessions_mutex};
+    auto i = sessions.find(s);
+    if (i == sessions.end()) {
+      return;
+    }
+    last = std::move(i->second);
+    sessions.erase(i);
+  }
+  sessions_changed.notify_all();
+}
+
+void server::impl::run_context(std::size_t index) {
+  try {
+    contexts[index]->run();
+  } catch (const std::exception& e) {
+    log->error("io thread died index={} what={}", index, e.what());
+    if (on_fatal) {
+      on_fatal(e.what());
+    }
+  }
+}
+
+server::server(server_options options, std::shared_ptr<router> routes,
+               std::shared_ptr<actors::metrics_registry> metrics,
+               std::shared_ptr<spdlog::logger> log, std::function<void(std::string)> on_fatal)
+  : impl_(std::make_shared<impl>()) {
+  impl_->options = options;
+  impl_->routes = std::move(routes);
+  impl_->metrics = std::move(metrics);
+  impl_->log = std::move(log);
+  impl_->on_fatal = std::move(on_fatal);
+  // One metrics series per route template, shared by the template's methods.
+  for (auto& r : impl_->routes->routes()) {
+    auto [it, inserted] =
+      impl_->series_by_template.emplace(r.path_template, impl_->series_by_template.size());
+    if (inserted) {
+      it->second = impl_->metrics->add_route(r.path_template);
+    }
+    r.metrics_index = it->second;
+  }
+  impl_->unmatched_series = impl_->metrics->add_route(std::string{unmatched_route});
+}
+
+server::~server() {
+  shutdown(std::chrono::milliseconds{0});
+}
+
+void server::start() {
+  auto& st = *impl_;
+  const auto threads = std::max<std::uint32_t>(1, st.options.threads);
+  for (std::uint32_t i = 0; i < threads; ++i) {
+    st.contexts.push_back(std::make_unique<asio::io_context>(1));
+    st.guards.push_back(asio::make_work_guard(*st.contexts.back()));
+  }
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  if (::getsockname(st.options.listen_fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    throw std::system_error(errno, std::generic_category(), "getsockname");
+  }
+  const int fd = ::dup(st.options.listen_fd);
+  if (fd < 0) {
+    throw std::system_error(errno, std::generic_category(), "dup");
+  }
+  st.acceptor = std::make_unique<tcp::acceptor>(*st.contexts[0]);
+  st.acceptor->assign(address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd);
+  st.bound_port = st.acceptor->local_endpoint().port();
+  st.accept_retry = std::make_unique<asio::steady_timer>(*st.contexts[0]);
+  asio::post(*st.contexts[0], [impl = impl_.get()] { impl->do_accept(); });
+  for (std::size_t i = 0; i < st.contexts.size(); ++i) {
+    st.threads.emplace_back([impl = impl_.get(), i] { impl->run_context(i); });
+  }
+}
+
+void server::shutdown(std::chrono::milliseconds grace) {
+  auto& st = *impl_;
+  if (st.stopped.exchange(true) || st.contexts.empty()) {
+    return;
+  }
+  st.draining = true;
+  // 1. Stop accepting (on the acceptor's thread; give up waiting if that thread is gone).
+  auto closed = std::make_shared<std::promise<void>>();
+  auto done = closed->get_future();
+  asio::post(*st.contexts[0], [impl = impl_.get(), closed] {
+    beast::error_code ignored;
+    impl->acceptor->close(ignored);
+    impl->accept_retry->cancel();
+    closed->set_value();
+  });
+  done.wait_for(std::chrono::seconds{1});
+  // 2. Close idle connections; busy ones close after their response.
+  auto each_session = [&st](auto fn) {
+    std::vector<std::shared_ptr<session>> snapshot;
+    {
+      std::lock_guard<std::mutex> guard{st.sessions_mutex};
+      for (auto& entry : st.sessions) {
+        snapshot.push_back(entry.second);
+      }
+    }
+    for (auto& s : snapshot) {
+      asio::post(s->executor(), [s, fn] { fn(*s); });
+    }
+  };
+  each_session([](session& s) { s.drain(); });
+  auto wait_for_sessions = [&st](std::chrono::milliseconds limit) {
+    std::unique_lock<std::mutex> lock{st.sessions_mutex};
+    return st.sessions_changed.wait_for(lock, limit, [&st] { return st.sessions.empty(); });
+  };
+  if (!wait_for_sessions(grace)) {
+    std::size_t left = 0;
+    {
+      std::lock_guard<std::mutex> guard{st.sessions_mutex};
+      left = st.sessions.size();
+    }
+    st.log->warn("shutdown grace expired, closing connections open={}", left);
+    each_session([](session& s) { s.force_close(); });
+    wait_for_sessions(std::chrono::milliseconds{1000});
+  }
+  // 3. No reply may post into a context from now on; then stop and join the io threads.
+  {
+    std::unique_lock<std::shared_mutex> lock{st.gate->mutex};
+    st.gate->open = false;
+  }
+  st.guards.clear();
+  for (auto& context : st.contexts) {
+    context->stop();
+  }
+  for (auto& thread : st.threads) {
+    if (thread.joinable()) {
+      thread.join();
+    }
+  }
+  // 4. Tear down in dependency order: sessions and the acceptor before their contexts;
+  //    destroying a context destroys the handlers still queued in it.
+  {
+    std::lock_guard<std::mutex> guard{st.sessions_mutex};
+    st.sessions.clear();
+  }
+  st.accept_retry.reset();
+  st.acceptor.reset();
+  st.contexts.clear();
+}
+
+std::uint16_t server::port() const {
+  return impl_->bound_port;
+}
+
+} // namespace troupe::http

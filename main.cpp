@@ -1,0 +1,221 @@
+// Composition root: load configuration → actor system → supervision tree → wait for a
+// signal or an escalation → shut down in order.
+
+#include "actors/metrics/metrics.hpp"
+#include "actors/metrics/metrics_registry.hpp"
+#include "actors/supervisor/supervisor.hpp"
+#include "config/settings.hpp"
+#include "http/front.hpp"
+#include "protocol/actors.hpp"
+#include "protocol/error.hpp"
+#include "protocol/logging.hpp"
+#include "protocol/type_ids.hpp"
+
+#include <caf/actor_registry.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/system_messages.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <netdb.h>
+#include <pthread.h>
+#include <string>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+#include <variant>
+#include <vector>
+
+#ifndef TROUPE_VERSION
+#define TROUPE_VERSION "0.0.0"
+#endif
+
+namespace {
+
+using namespace troupe;
+
+constexpr int exit_usage = 2;
+
+// Binds and listens on address:port. Returns the descriptor, or -1 with `error` set.
+int open_listener(const std::string& address, std::uint16_t port, std::string& error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  const auto service = std::to_string(port);
+  if (const int rc = ::getaddrinfo(address.c_str(), service.c_str(), &hints, &found); rc != 0) {
+    error = ::gai_strerror(rc);
+    return -1;
+  }
+  int fd = -1;
+  for (auto* ai = found; ai != nullptr; ai = ai->ai_next) {
+    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+      error = std::strerror(errno);
+      continue;
+    }
+    const int on = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 1024) == 0) {
+      break;
+    }
+    error = std::strerror(errno);
+    ::close(fd);
+    fd = -1;
+  }
+  ::freeaddrinfo(found);
+  return fd;
+}
+
+std::string bracketed(const std::string& address) {
+  return address.find(':') != std::string::npos ? "[" + address + "]" : address;
+}
+
+// The signals `serve` waits for. Blocked in main before any thread exists (the logger's
+// included), so that every thread inherits the mask and only sigwait sees them.
+sigset_t shutdown_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1); // main's own "stop waiting" wake-up
+  return signals;
+}
+
+int serve(const config::settings& cfg) {
+  sigset_t signals = shutdown_signals();
+  auto log = protocol::make_logger("node");
+  std::string listen_error;
+  const int listen_fd = open_listener(cfg.http_address, cfg.http_port, listen_error);
+  if (listen_fd < 0) {
+    log->error(protocol::log_line{protocol::current_log_format(), "cannot listen"}
+                 .add("address", cfg.http_address)
+                 .add("port", static_cast<std::int64_t>(cfg.http_port))
+                 .add("error", listen_error)
+                 .str());
+    return 1;
+  }
+
+  caf::actor_system_config caf_cfg;
+  caf_cfg.add_message_types<caf::id_block::troupe>();
+  caf_cfg.add_error_category(caf::atom("troupe"), [](std::uint8_t code, caf::atom_value,
+                                                    const caf::message&) {
+    return "troupe:" + protocol::to_string(static_cast<protocol::errc>(code));
+  });
+  // The io threads and the detached actors are threads of their own: match CAF's workers
+  // to the cores instead of CAF's default of at least four.
+  caf_cfg.set("scheduler.max-threads",
+              static_cast<std::size_t>(std::max(2u, std::thread::hardware_concurrency())));
+  caf::actor_system sys{caf_cfg};
+
+  auto metrics = std::make_shared<actors::metrics_registry>();
+  http::front_config front;
+  front.server.listen_fd = listen_fd;
+  front.server.threads = cfg.http_threads;
+  front.server.max_body_bytes = cfg.http_max_body_bytes;
+  front.server.max_header_bytes = cfg.http_max_header_bytes;
+  front.server.read_timeout = std::chrono::milliseconds{cfg.http_read_timeout_ms};
+  front.server.idle_timeout = std::chrono::milliseconds{cfg.http_idle_timeout_ms};
+  front.server.max_connections = cfg.http_max_connections;
+  front.shutdown_grace = std::chrono::milliseconds{cfg.http_shutdown_grace_ms};
+  front.display_address = bracketed(cfg.http_address);
+  front.svc.system = &sys;
+  front.metrics = metrics;
+  front.log = protocol::make_logger("http");
+
+  std::vector<actors::child_spec> children;
+  children.push_back({"metrics", [metrics](caf::local_actor* self) {
+                        return caf::actor_cast<caf::actor>(actors::spawn_metrics(self, metrics));
+                      }});
+  children.push_back({"http_front", [front](caf::local_actor* self) {
+                        return http::spawn_http_front(self, front);
+                      }});
+  actors::supervisor_options options;
+  options.metrics = metrics;
+  auto node = actors::spawn_supervisor(sys, "node_supervisor", std::move(children), options);
+  sys.registry().put(protocol::node_key, node);
+
+  std::thread signal_thread{[&signals, node, log] {
+    int received = 0;
+    bool stopping = false;
+    while (sigwait(&signals, &received) == 0 && received != SIGUSR1) {
+      if (stopping) {
+        log->warn("second signal, exiting at once signal={}", strsignal(received));
+        protocol::shutdown_logging();
+        std::_Exit(1);
+      }
+      stopping = true;
+      log->info("shutdown requested signal={}", strsignal(received));
+      caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+    }
+  }};
+
+  caf::error reason;
+  {
+    caf::scoped_actor self{sys};
+    self->monitor(node);
+    self->receive([&](caf::down_msg& msg) { reason = msg.reason; });
+  }
+  pthread_kill(signal_thread.native_handle(), SIGUSR1);
+  signal_thread.join();
+  sys.registry().erase(protocol::node_key);
+  sys.registry().erase(protocol::metrics_key);
+  ::close(listen_fd);
+  if (reason && reason != caf::exit_reason::user_shutdown) {
+    log->error("node supervisor gave up reason={}", sys.render(reason));
+    return 1;
+  }
+  log->info("stopped");
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (const auto& arg : args) {
+    if (arg == "--help" || arg == "-h") {
+      std::cout << troupe::config::help_text();
+      return 0;
+    }
+  }
+  if (args.empty()) {
+    std::cerr << troupe::config::help_text();
+    return exit_usage;
+  }
+  const auto command = args.front();
+  args.erase(args.begin());
+  if (command == "help") {
+    std::cout << troupe::config::help_text();
+    return 0;
+  }
+  if (command == "version" || command == "--version") {
+    std::cout << "troupe " << TROUPE_VERSION << '\n';
+    return 0;
+  }
+  if (command != "serve") {
+    std::cerr << "troupe: unknown command \"" << command << "\" (see troupe --help)\n";
+    return exit_usage;
+  }
+  auto loaded = troupe::config::load(args, troupe::config::process_environment());
+  if (auto* err = std::get_if<troupe::config::config_error>(&loaded)) {
+    std::cerr << err->message << '\n';
+    return exit_usage;
+  }
+  const auto& cfg = std::get<troupe::config::settings>(loaded);
+  const sigset_t signals = shutdown_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  troupe::protocol::setup_logging(cfg.log_format == "json" ? troupe::protocol::log_format::json
+                                                           : troupe::protocol::log_format::text,
+                                  cfg.log_level);
+  const int rc = serve(cfg);
+  troupe::protocol::shutdown_logging();
+  return rc;
+}

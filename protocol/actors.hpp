@@ -1,0 +1,23 @@
+#pragma once
+
+// Typed interfaces of the actors other folders talk to. Data and interfaces only.
+
+#include "protocol/type_ids.hpp"
+
+#include <caf/atom.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <string>
+
+namespace troupe::protocol {
+
+/// Renders the Prometheus exposition of this node (`GET /metrics`).
+using metrics_actor = caf::typed_actor<caf::replies_to<render_atom>::with<std::string>>;
+
+/// Registry names under which long-lived actors publish their current handle. A restarted
+/// actor re-registers, so callers look up at request time instead of caching a handle.
+inline constexpr caf::atom_value metrics_key = caf::atom("metrics");
+inline constexpr caf::atom_value node_key = caf::atom("node");
+
+} // namespace troupe::protocol

@@ -1,0 +1,154 @@
+#include "protocol/logging.hpp"
+
+#include <spdlog/async.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cstdio>
+
+namespace troupe::protocol {
+
+namespace {
+
+std::atomic<log_format> process_format{log_format::text};
+
+bool needs_quotes(std::string_view value) {
+  if (value.empty()) {
+    return true;
+  }
+  for (const char c : value) {
+    if (c == ' ' || c == '"' || c == '=' || static_cast<unsigned char>(c) < 0x20) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void append_escaped(std::string& out, std::string_view value) {
+  for (const char c : value) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(c));
+          out += buf;
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+}
+
+} // namespace
+
+log_line::log_line(log_format format, std::string_view event) : format_(format) {
+  out_.reserve(256);
+  if (format_ == log_format::json) {
+    out_ += "\"event\":\"";
+    append_escaped(out_, event);
+    out_ += '"';
+  } else {
+    out_ += event;
+  }
+}
+
+log_line& log_line::add(std::string_view key, std::string_view value) {
+  if (format_ == log_format::json) {
+    out_ += ",\"";
+    out_ += key;
+    out_ += "\":\"";
+    append_escaped(out_, value);
+    out_ += '"';
+  } else {
+    out_ += ' ';
+    out_ += key;
+    out_ += '=';
+    if (needs_quotes(value)) {
+      out_ += '"';
+      append_escaped(out_, value);
+      out_ += '"';
+    } else {
+      out_ += value;
+    }
+  }
+  return *this;
+}
+
+log_line& log_line::add(std::string_view key, std::int64_t value) {
+  out_ += format_ == log_format::json ? ",\"" : " ";
+  out_ += key;
+  out_ += format_ == log_format::json ? "\":" : "=";
+  out_ += std::to_string(value);
+  return *this;
+}
+
+log_line& log_line::add(std::string_view key, std::uint64_t value) {
+  out_ += format_ == log_format::json ? ",\"" : " ";
+  out_ += key;
+  out_ += format_ == log_format::json ? "\":" : "=";
+  out_ += std::to_string(value);
+  return *this;
+}
+
+log_line& log_line::add(std::string_view key, double value) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3f", value);
+  out_ += format_ == log_format::json ? ",\"" : " ";
+  out_ += key;
+  out_ += format_ == log_format::json ? "\":" : "=";
+  out_ += buf;
+  return *this;
+}
+
+void setup_logging(log_format format, std::string_view level) {
+  process_format = format;
+  spdlog::init_thread_pool(16384, 1);
+  auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  const std::string pattern = format == log_format::json
+                                ? R"({"ts":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"%n",%v})"
+                                : "%Y-%m-%dT%H:%M:%S.%eZ %l %n %v";
+  sink->set_formatter(
+    std::make_unique<spdlog::pattern_formatter>(pattern, spdlog::pattern_time_type::utc));
+  auto root = std::make_shared<spdlog::async_logger>(
+    "troupe", sink, spdlog::thread_pool(), spdlog::async_overflow_policy::block);
+  spdlog::set_default_logger(root);
+  spdlog::set_level(spdlog::level::from_str(std::string{level}));
+  spdlog::flush_on(spdlog::level::warn);
+  spdlog::flush_every(std::chrono::seconds{1});
+}
+
+log_format current_log_format() {
+  return process_format;
+}
+
+std::shared_ptr<spdlog::logger> make_logger(const std::string& name) {
+  if (auto existing = spdlog::get(name)) {
+    return existing;
+  }
+  auto logger = spdlog::default_logger()->clone(name);
+  spdlog::register_logger(logger);
+  return logger;
+}
+
+void shutdown_logging() {
+  spdlog::shutdown();
+}
+
+} // namespace troupe::protocol

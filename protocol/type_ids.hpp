@@ -1,0 +1,34 @@
+#pragma once
+
+// The one registry of message types and atoms. Append only: cluster nodes must agree on
+// every ID.
+
+#include <caf/type_id.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace troupe::protocol {
+
+/// Answer to `ready_atom`: can this node take traffic, and why not.
+struct readiness {
+  bool ready = false;
+  std::map<std::string, std::string> checks; ///< check name → "ok" or what is wrong
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, readiness& x) {
+  return f(caf::meta::type_name("readiness"), x.ready, x.checks);
+}
+
+} // namespace troupe::protocol
+
+CAF_BEGIN_TYPE_ID_BLOCK(troupe, caf::first_custom_type_id)
+  CAF_ADD_ATOM(troupe, troupe::protocol, ready_atom, "ready")
+  CAF_ADD_ATOM(troupe, troupe::protocol, restart_atom, "restart")
+  CAF_ADD_ATOM(troupe, troupe::protocol, stable_atom, "stable")
+  CAF_ADD_ATOM(troupe, troupe::protocol, render_atom, "render")
+  CAF_ADD_ATOM(troupe, troupe::protocol, crash_atom, "crash")
+  CAF_ADD_TYPE_ID(troupe, (troupe::protocol::readiness))
+CAF_END_TYPE_ID_BLOCK(troupe)
