@@ -22,9 +22,11 @@ foreach(suite_line IN LISTS suite_lines)
     if(line MATCHES "^  - (.+)$")
       set(name "${CMAKE_MATCH_1}")
       string(REGEX REPLACE "([][+.*()^$?|\\\\{}])" "\\\\\\1" rx "${name}")
+      # Bracket arguments: regex backslashes and quotes need no further escaping.
+      set(id "unit/${suite}/${name}")
       string(APPEND content
-        "add_test(\"unit/${suite}/${name}\" \"${EXE}\" -n -v 4 -r 60 -s \"^${suite_rx}$\" -t \"^${rx}$\")\n"
-        "set_tests_properties(\"unit/${suite}/${name}\" PROPERTIES FAIL_REGULAR_EXPRESSION \"tests: +0\\n\" TIMEOUT 90 LABELS unit)\n")
+        "add_test([==[${id}]==] [==[${EXE}]==] -n -v 4 -r 60 -s [==[^${suite_rx}$]==] -t [==[^${rx}$]==])\n"
+        "set_tests_properties([==[${id}]==] PROPERTIES FAIL_REGULAR_EXPRESSION \"tests: +0\\n\" TIMEOUT 90 LABELS unit)\n")
     endif()
   endforeach()
 endforeach()
