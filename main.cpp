@@ -20,6 +20,7 @@
 #include <caf/system_messages.hpp>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -142,7 +143,15 @@ int serve(const config::settings& cfg) {
   auto node = actors::spawn_supervisor(sys, "node_supervisor", std::move(children), options);
   sys.registry().put(protocol::node_key, node);
 
-  std::thread signal_thread{[&signals, node, log] {
+  // Closing main's copy of the listening socket when shutdown starts means that, once
+  // http_front has closed its dup, the kernel refuses new connections instead of queueing them.
+  std::atomic<int> listener{listen_fd};
+  auto close_listener = [&listener] {
+    if (const int fd = listener.exchange(-1); fd >= 0) {
+      ::close(fd);
+    }
+  };
+  std::thread signal_thread{[&signals, &close_listener, node, log] {
     int received = 0;
     bool stopping = false;
     while (sigwait(&signals, &received) == 0 && received != SIGUSR1) {
@@ -153,6 +162,7 @@ int serve(const config::settings& cfg) {
       }
       stopping = true;
       log->info("shutdown requested signal={}", strsignal(received));
+      close_listener();
       caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     }
   }};
@@ -167,7 +177,7 @@ int serve(const config::settings& cfg) {
   signal_thread.join();
   sys.registry().erase(protocol::node_key);
   sys.registry().erase(protocol::metrics_key);
-  ::close(listen_fd);
+  close_listener();
   if (reason && reason != caf::exit_reason::user_shutdown) {
     log->error("node supervisor gave up reason={}", sys.render(reason));
     return 1;
