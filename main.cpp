@@ -25,6 +25,7 @@
 #include <cstring>
 #include <iostream>
 #include <netdb.h>
+#include <optional>
 #include <pthread.h>
 #include <string>
 #include <sys/socket.h>
@@ -96,7 +97,7 @@ int serve(const config::settings& cfg) {
   std::string listen_error;
   const int listen_fd = open_listener(cfg.http_address, cfg.http_port, listen_error);
   if (listen_fd < 0) {
-    log->error(protocol::log_line{protocol::current_log_format(), "cannot listen"}
+    log->error(protocol::event("cannot listen")
                  .add("address", cfg.http_address)
                  .add("port", static_cast<std::int64_t>(cfg.http_port))
                  .add("error", listen_error)
@@ -106,10 +107,10 @@ int serve(const config::settings& cfg) {
 
   caf::actor_system_config caf_cfg;
   caf_cfg.add_message_types<caf::id_block::troupe>();
-  caf_cfg.add_error_category(caf::atom("troupe"), [](std::uint8_t code, caf::atom_value,
-                                                    const caf::message&) {
-    return "troupe:" + protocol::to_string(static_cast<protocol::errc>(code));
-  });
+  caf_cfg.add_error_category(
+    caf::atom("troupe"), [](std::uint8_t code, caf::atom_value, const caf::message&) {
+      return "troupe:" + protocol::to_string(static_cast<protocol::errc>(code));
+    });
   // The io threads and the detached actors are threads of their own: match CAF's workers
   // to the cores instead of CAF's default of at least four.
   caf_cfg.set("scheduler.max-threads",
@@ -153,15 +154,23 @@ int serve(const config::settings& cfg) {
   };
   std::thread signal_thread{[&signals, &close_listener, node, log] {
     int received = 0;
-    bool stopping = false;
+    std::optional<std::chrono::steady_clock::time_point> first;
     while (sigwait(&signals, &received) == 0 && received != SIGUSR1) {
-      if (stopping) {
-        log->warn("second signal, exiting at once signal={}", strsignal(received));
+      const auto now = std::chrono::steady_clock::now();
+      if (first) {
+        // Tools such as timeout(1) signal the process and its group at once; a repeat within
+        // a second is the same request. A later one means "stop now".
+        if (now - *first < std::chrono::seconds{1}) {
+          continue;
+        }
+        log->warn(protocol::event("second signal, exiting at once")
+                    .add("signal", strsignal(received))
+                    .str());
         protocol::shutdown_logging();
         std::_Exit(1);
       }
-      stopping = true;
-      log->info("shutdown requested signal={}", strsignal(received));
+      first = now;
+      log->info(protocol::event("shutdown requested").add("signal", strsignal(received)).str());
       close_listener();
       caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
     }
@@ -179,10 +188,10 @@ int serve(const config::settings& cfg) {
   sys.registry().erase(protocol::metrics_key);
   close_listener();
   if (reason && reason != caf::exit_reason::user_shutdown) {
-    log->error("node supervisor gave up reason={}", sys.render(reason));
+    log->error(protocol::event("node supervisor gave up").add("reason", sys.render(reason)).str());
     return 1;
   }
-  log->info("stopped");
+  log->info(protocol::event("stopped").str());
   return 0;
 }
 

@@ -28,31 +28,32 @@ caf::behavior http_front(front_pointer self, front_config config) {
     try {
       std::rethrow_exception(eptr);
     } catch (const std::exception& e) {
-      log->error("http front failed what={}", e.what());
+      log->error(protocol::event("http front failed").add("what", e.what()).str());
       return caf::make_error(caf::sec::runtime_error, e.what());
     }
   });
   caf::weak_actor_ptr weak_self = self->ctrl();
   auto on_fatal = [weak_self](std::string what) {
     if (auto strong = weak_self.lock()) {
-      caf::anon_send(caf::actor_cast<caf::actor>(strong), protocol::crash_atom_v,
-                     std::move(what));
+      caf::anon_send(caf::actor_cast<caf::actor>(strong), protocol::crash_atom_v, std::move(what));
     }
   };
-  self->state.srv = std::make_unique<server>(config.server, make_router(config.svc),
-                                             config.metrics, config.log, std::move(on_fatal));
+  self->state.srv = std::make_unique<server>(config.server, make_router(config.svc), config.metrics,
+                                             config.log, std::move(on_fatal));
   self->state.srv->start();
   const auto port = self->state.srv->port();
-  log->info(protocol::log_line{protocol::current_log_format(), "listening"}
+  log->info(protocol::event("listening")
               .add("url", "http://" + config.display_address + ":" + std::to_string(port))
               .add("threads", static_cast<std::int64_t>(config.server.threads))
               .str());
   log->flush();
   const auto grace = config.shutdown_grace;
   self->set_exit_handler([self, grace, log](caf::exit_msg& msg) {
-    log->info("draining connections grace_ms={}", grace.count());
+    log->info(protocol::event("draining connections")
+                .add("grace_ms", static_cast<std::int64_t>(grace.count()))
+                .str());
     self->state.srv->shutdown(grace); // blocks this detached actor's own thread only
-    log->info("http front stopped");
+    log->info(protocol::event("http front stopped").str());
     self->quit(msg.reason);
   });
   return {

@@ -14,7 +14,7 @@ struct route {
   verb method = verb::get;
   std::string path_template;
   handler_fn handler;
-  std::string summary;          ///< one line, for logs and docs
+  std::string summary;           ///< one line, for logs and docs
   std::size_t metrics_index = 0; ///< set by the server when it registers the route's series
 };
 

@@ -43,27 +43,28 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr std::string_view unmatched_route = "(unmatched)";
+constexpr std::string_view request_id_field = "X-Request-ID";
 constexpr std::chrono::seconds linger_timeout{1};
 constexpr std::size_t linger_max_bytes = 1 << 20;
 
 verb from_beast(bhttp::verb v) {
   switch (v) {
-    case bhttp::verb::get:
-      return verb::get;
-    case bhttp::verb::head:
-      return verb::head;
-    case bhttp::verb::post:
-      return verb::post;
-    case bhttp::verb::put:
-      return verb::put;
-    case bhttp::verb::patch:
-      return verb::patch;
-    case bhttp::verb::delete_:
-      return verb::del;
-    case bhttp::verb::options:
-      return verb::options;
-    default:
-      return verb::other;
+  case bhttp::verb::get:
+    return verb::get;
+  case bhttp::verb::head:
+    return verb::head;
+  case bhttp::verb::post:
+    return verb::post;
+  case bhttp::verb::put:
+    return verb::put;
+  case bhttp::verb::patch:
+    return verb::patch;
+  case bhttp::verb::delete_:
+    return verb::del;
+  case bhttp::verb::options:
+    return verb::options;
+  default:
+    return verb::other;
   }
 }
 
@@ -182,7 +183,11 @@ public:
     const bool keep = keep_alive_ && !draining_ && !srv_.draining.load();
     res_.keep_alive(keep);
     res_.body() = std::move(r.body);
-    res_.prepare_payload();
+    if (r.status == 204 || r.status == 304) {
+      res_.body().clear(); // RFC 9110 8.6: no body and no Content-Length
+    } else {
+      res_.prepare_payload();
+    }
     if (head_) {
       const auto length = res_.body().size();
       res_.body().clear();
@@ -210,15 +215,15 @@ private:
       return;
     }
     stream_.expires_after(srv_.options.idle_timeout);
-    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](
-                                                     beast::error_code ec, std::size_t n) {
-      if (ec) {
-        self->close();
-        return;
-      }
-      self->buffer_.commit(n);
-      self->read_request();
-    });
+    stream_.async_read_some(buffer_.prepare(4096),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              if (ec) {
+                                self->close();
+                                return;
+                              }
+                              self->buffer_.commit(n);
+                              self->read_request();
+                            });
   }
 
   void read_request() {
@@ -227,10 +232,9 @@ private:
     parser_->header_limit(srv_.options.max_header_bytes);
     parser_->body_limit(srv_.options.max_body_bytes);
     stream_.expires_after(srv_.options.read_timeout);
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                               self->on_header(ec);
-                             });
+    bhttp::async_read_header(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
 
   void on_header(beast::error_code ec) {
@@ -252,18 +256,19 @@ private:
                           }
                         });
     };
+    // RFC 9110 10.1.1: an HTTP/1.0 client's Expect is ignored.
     const auto expect = parser_->get()[bhttp::field::expect];
-    if (iequals(expect, "100-continue")) {
+    if (parser_->get().version() >= 11 && iequals(expect, "100-continue")) {
       static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
-      asio::async_write(stream_, asio::buffer(continue_line.data(), continue_line.size()),
-                        [self = shared_from_this(), read_body](beast::error_code write_ec,
-                                                               std::size_t) {
-                          if (write_ec) {
-                            self->close();
-                          } else {
-                            read_body();
-                          }
-                        });
+      asio::async_write(
+        stream_, asio::buffer(continue_line.data(), continue_line.size()),
+        [self = shared_from_this(), read_body](beast::error_code write_ec, std::size_t) {
+          if (write_ec) {
+            self->close();
+          } else {
+            read_body();
+          }
+        });
       return;
     }
     read_body();
@@ -288,16 +293,24 @@ private:
   // Answers a request that could not be read completely, then closes the connection.
   void fail(protocol::errc code, std::string detail) {
     ctx_ = {};
-    ctx_.request_id = protocol::new_request_id();
     ctx_.route = std::string{unmatched_route};
     series_ = srv_.unmatched_series;
     method_index_ = actors::metrics_registry::methods.size() - 1;
     path_.clear();
-    if (parser_ && parser_->is_header_done()) {
+    std::string_view client_id;
+    if (parser_) {
+      // The request line and the fields before the failure are already in the message
+      // (a Content-Length over the limit fails while the fields are still being read).
       const auto& msg = parser_->get();
-      method_index_ = static_cast<std::size_t>(from_beast(msg.method()));
-      path_ = std::string{msg.target().substr(0, 256)};
+      if (!msg.target().empty()) {
+        method_index_ = static_cast<std::size_t>(from_beast(msg.method()));
+        const auto target = msg.target();
+        path_ = std::string{target.substr(0, std::min<std::size_t>(target.find('?'), 256))};
+      }
+      client_id = msg[request_id_field];
     }
+    ctx_.request_id
+      = protocol::valid_request_id(client_id) ? std::string{client_id} : protocol::new_request_id();
     version_ = 11;
     keep_alive_ = false;
     head_ = false;
@@ -338,8 +351,8 @@ private:
 
     ctx_ = {};
     const auto client_id = req.header("X-Request-ID");
-    ctx_.request_id = protocol::valid_request_id(client_id) ? std::string{client_id}
-                                                            : protocol::new_request_id();
+    ctx_.request_id
+      = protocol::valid_request_id(client_id) ? std::string{client_id} : protocol::new_request_id();
     if (req.path.empty() || req.path.front() != '/') {
       ctx_.route = std::string{unmatched_route};
       series_ = srv_.unmatched_series;
@@ -349,31 +362,30 @@ private:
     }
     auto match = srv_.routes->match(method, req.path);
     switch (match.result) {
-      case route_match::outcome::not_found:
-        ctx_.route = std::string{unmatched_route};
-        series_ = srv_.unmatched_series;
-        send(problem_response(protocol::errc::not_found, req, ctx_,
-                              "no route matches " + std::string{to_string(method)} + " "
-                                + path_));
-        return;
-      case route_match::outcome::method_not_allowed: {
-        ctx_.route = match.path_template;
-        series_ = srv_.series_by_template.at(match.path_template);
-        response res;
-        if (method == verb::options) {
-          res.status = 204;
-          res.content_type.clear();
-        } else {
-          res = problem_response(protocol::errc::method_not_allowed, req, ctx_,
-                                 std::string{to_string(method)} + " is not allowed on "
-                                   + match.path_template);
-        }
-        res.headers.emplace_back("Allow", match.allow);
-        send(std::move(res));
-        return;
+    case route_match::outcome::not_found:
+      ctx_.route = std::string{unmatched_route};
+      series_ = srv_.unmatched_series;
+      send(problem_response(protocol::errc::not_found, req, ctx_,
+                            "no route matches " + std::string{to_string(method)} + " " + path_));
+      return;
+    case route_match::outcome::method_not_allowed: {
+      ctx_.route = match.path_template;
+      series_ = srv_.series_by_template.at(match.path_template);
+      response res;
+      if (method == verb::options) {
+        res.status = 204;
+        res.content_type.clear();
+      } else {
+        res = problem_response(protocol::errc::method_not_allowed, req, ctx_,
+                               std::string{to_string(method)} + " is not allowed on "
+                                 + match.path_template);
       }
-      case route_match::outcome::found:
-        break;
+      res.headers.emplace_back("Allow", match.allow);
+      send(std::move(res));
+      return;
+    }
+    case route_match::outcome::found:
+      break;
     }
     ctx_.route = match.path_template;
     ctx_.params = std::move(match.params);
@@ -382,8 +394,11 @@ private:
       match.matched->handler(req, ctx_, make_reply());
     } catch (const std::exception& e) {
       // A handler bug must not take the io thread down; the log has the cause.
-      srv_.log->error("handler threw route={} request_id={} what={}", ctx_.route,
-                      ctx_.request_id, e.what());
+      srv_.log->error(protocol::event("handler threw")
+                        .add("route", ctx_.route)
+                        .add("request_id", ctx_.request_id)
+                        .add("what", e.what())
+                        .str());
       if (phase_ == phase::handling) {
         send(problem_response(protocol::errc::internal, req, ctx_));
       }
@@ -398,9 +413,8 @@ private:
       }
       if (auto self = weak.lock()) {
         auto ex = self->executor();
-        asio::dispatch(ex, [self = std::move(self), r = std::move(r)]() mutable {
-          self->send(std::move(r));
-        });
+        asio::dispatch(
+          ex, [self = std::move(self), r = std::move(r)]() mutable { self->send(std::move(r)); });
       }
     };
   }
@@ -447,15 +461,15 @@ private:
 
   void discard() {
     buffer_.consume(buffer_.size());
-    stream_.async_read_some(buffer_.prepare(16384), [self = shared_from_this()](
-                                                      beast::error_code ec, std::size_t n) {
-      self->lingered_ += n;
-      if (ec || self->lingered_ > linger_max_bytes) {
-        self->close();
-        return;
-      }
-      self->discard();
-    });
+    stream_.async_read_some(buffer_.prepare(16384),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->lingered_ += n;
+                              if (ec || self->lingered_ > linger_max_bytes) {
+                                self->close();
+                                return;
+                              }
+                              self->discard();
+                            });
   }
 
   void close() {
@@ -504,7 +518,7 @@ void server::impl::on_accept(const beast::error_code& ec, tcp::socket socket) {
   }
   if (ec) {
     // Out of descriptors or memory: back off instead of spinning, and keep serving.
-    log->warn("accept failed error={}", ec.message());
+    log->warn(protocol::event("accept failed").add("error", ec.message()).str());
     accept_retry->expires_after(std::chrono::milliseconds{50});
     accept_retry->async_wait([this](beast::error_code wait_ec) {
       if (!wait_ec) {
@@ -538,8 +552,8 @@ void server::impl::reject_busy(tcp::socket& socket) {
   p.detail = "the server is at its connection limit";
   p.request_id = protocol::new_request_id();
   const auto body = protocol::render_problem(p);
-  const auto text = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
-                    + std::string{protocol::problem_content_type}
+  const auto text = "HTTP/1.1 503 Service Unavailable\r\nServer: troupe\r\nDate: " + http_date()
+                    + "\r\nContent-Type: " + std::string{protocol::problem_content_type}
                     + "\r\nRetry-After: 1\r\nConnection: close\r\nX-Request-ID: " + p.request_id
                     + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   beast::error_code ignored;
@@ -567,7 +581,10 @@ void server::impl::run_context(std::size_t index) {
   try {
     contexts[index]->run();
   } catch (const std::exception& e) {
-    log->error("io thread died index={} what={}", index, e.what());
+    log->error(protocol::event("io thread died")
+                 .add("index", static_cast<std::int64_t>(index))
+                 .add("what", e.what())
+                 .str());
     if (on_fatal) {
       on_fatal(e.what());
     }
@@ -577,7 +594,7 @@ void server::impl::run_context(std::size_t index) {
 server::server(server_options options, std::shared_ptr<router> routes,
                std::shared_ptr<actors::metrics_registry> metrics,
                std::shared_ptr<spdlog::logger> log, std::function<void(std::string)> on_fatal)
-  : impl_(std::make_shared<impl>()) {
+    : impl_(std::make_shared<impl>()) {
   impl_->options = options;
   impl_->routes = std::move(routes);
   impl_->metrics = std::move(metrics);
@@ -585,8 +602,8 @@ server::server(server_options options, std::shared_ptr<router> routes,
   impl_->on_fatal = std::move(on_fatal);
   // One metrics series per route template, shared by the template's methods.
   for (auto& r : impl_->routes->routes()) {
-    auto [it, inserted] =
-      impl_->series_by_template.emplace(r.path_template, impl_->series_by_template.size());
+    auto [it, inserted]
+      = impl_->series_by_template.emplace(r.path_template, impl_->series_by_template.size());
     if (inserted) {
       it->second = impl_->metrics->add_route(r.path_template);
     }
@@ -665,7 +682,9 @@ void server::shutdown(std::chrono::milliseconds grace) {
       std::lock_guard<std::mutex> guard{st.sessions_mutex};
       left = st.sessions.size();
     }
-    st.log->warn("shutdown grace expired, closing connections open={}", left);
+    st.log->warn(protocol::event("shutdown grace expired, closing connections")
+                   .add("open", static_cast<std::uint64_t>(left))
+                   .str());
     each_session([](session& s) { s.force_close(); });
     wait_for_sessions(std::chrono::milliseconds{1000});
   }

@@ -20,8 +20,8 @@ namespace troupe::http {
 
 /// Limits and sockets of one HTTP/1.1 server.
 struct server_options {
-  int listen_fd = -1;              ///< a bound, listening TCP socket; the server dup()s it
-  std::uint32_t threads = 1;       ///< io threads, one io_context each
+  int listen_fd = -1;        ///< a bound, listening TCP socket; the server dup()s it
+  std::uint32_t threads = 1; ///< io threads, one io_context each
   std::uint64_t max_body_bytes = 1048576;
   std::uint32_t max_header_bytes = 16384;
   std::chrono::milliseconds read_timeout{10000}; ///< a whole request, first byte to last

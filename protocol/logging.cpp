@@ -29,29 +29,29 @@ bool needs_quotes(std::string_view value) {
 void append_escaped(std::string& out, std::string_view value) {
   for (const char c : value) {
     switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out.push_back(c);
-        }
+    case '"':
+      out += "\\\"";
+      break;
+    case '\\':
+      out += "\\\\";
+      break;
+    case '\n':
+      out += "\\n";
+      break;
+    case '\r':
+      out += "\\r";
+      break;
+    case '\t':
+      out += "\\t";
+      break;
+    default:
+      if (static_cast<unsigned char>(c) < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(c));
+        out += buf;
+      } else {
+        out.push_back(c);
+      }
     }
   }
 }
@@ -126,12 +126,16 @@ void setup_logging(log_format format, std::string_view level) {
                                 : "%Y-%m-%dT%H:%M:%S.%eZ %l %n %v";
   sink->set_formatter(
     std::make_unique<spdlog::pattern_formatter>(pattern, spdlog::pattern_time_type::utc));
-  auto root = std::make_shared<spdlog::async_logger>(
-    "troupe", sink, spdlog::thread_pool(), spdlog::async_overflow_policy::block);
+  auto root = std::make_shared<spdlog::async_logger>("troupe", sink, spdlog::thread_pool(),
+                                                     spdlog::async_overflow_policy::block);
   spdlog::set_default_logger(root);
   spdlog::set_level(spdlog::level::from_str(std::string{level}));
   spdlog::flush_on(spdlog::level::warn);
   spdlog::flush_every(std::chrono::seconds{1});
+}
+
+log_line event(std::string_view name) {
+  return log_line{process_format.load(), name};
 }
 
 log_format current_log_format() {

@@ -44,6 +44,9 @@ private:
   std::string out_;
 };
 
+/// A log line for `event` in the process's format: `log->info(event("stopped").str())`.
+log_line event(std::string_view name);
+
 /// Configures spdlog once for the process: asynchronous, to stdout, UTC timestamps,
 /// `level` ("info", ...) and `format`. Call before `make_logger`.
 void setup_logging(log_format format, std::string_view level);

@@ -145,8 +145,8 @@ std::string metrics_registry::render() const {
              + "\"} " + std::to_string(cumulative) + "\n";
     }
     const double sum = static_cast<double>(series->sum_ns.load(std::memory_order_relaxed)) / 1e9;
-    out += "troupe_http_request_duration_seconds_sum{route=\"" + route + "\"} "
-           + format_double(sum) + "\n";
+    out += "troupe_http_request_duration_seconds_sum{route=\"" + route + "\"} " + format_double(sum)
+           + "\n";
     // Count from the buckets, so that _count equals the +Inf bucket even mid-update.
     out += "troupe_http_request_duration_seconds_count{route=\"" + route + "\"} "
            + std::to_string(cumulative) + "\n";

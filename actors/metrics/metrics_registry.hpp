@@ -20,13 +20,12 @@ namespace troupe::actors {
 class metrics_registry {
 public:
   /// HTTP methods that get their own label value; anything else counts as "OTHER".
-  static constexpr std::array<std::string_view, 8> methods{
-    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"};
+  static constexpr std::array<std::string_view, 8> methods{"GET",   "HEAD",   "POST",    "PUT",
+                                                           "PATCH", "DELETE", "OPTIONS", "OTHER"};
 
   /// Upper bounds of the latency histogram's buckets, in seconds (`+Inf` is implied).
-  static constexpr std::array<double, 14> buckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                                  0.005,  0.01,    0.025,  0.05,  0.1,
-                                                  0.25,   0.5,     1.0,    2.5};
+  static constexpr std::array<double, 14> buckets{
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
 
   metrics_registry();
   ~metrics_registry();

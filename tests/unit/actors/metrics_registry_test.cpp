@@ -36,9 +36,9 @@ CAF_TEST(requests are counted by method route and status) {
 CAF_TEST(the histogram is cumulative and its count matches the inf bucket) {
   metrics_registry m;
   auto r = m.add_route("/x");
-  m.observe_request(r, 0, 200, 50us);  // ≤ 0.0001
-  m.observe_request(r, 0, 200, 2ms);   // ≤ 0.0025
-  m.observe_request(r, 0, 200, 3s);    // only +Inf
+  m.observe_request(r, 0, 200, 50us); // ≤ 0.0001
+  m.observe_request(r, 0, 200, 2ms);  // ≤ 0.0025
+  m.observe_request(r, 0, 200, 3s);   // only +Inf
   auto text = m.render();
   CAF_CHECK(contains(text, "_bucket{route=\"/x\",le=\"0.0001\"} 1\n"));
   CAF_CHECK(contains(text, "_bucket{route=\"/x\",le=\"0.001\"} 1\n"));

@@ -46,9 +46,12 @@ struct fixture : tests::actor_fixture {
     std::vector<actors::child_spec> children;
     auto first = first_starts;
     auto second = second_starts;
-    children.push_back({"first", [first](caf::local_actor* s) { return s->spawn(worker, first); }});
-    children.push_back(
-      {"second", [second](caf::local_actor* s) { return s->spawn(worker, second); }});
+    children.push_back({"first", [first](caf::local_actor* s) {
+                          return s->spawn(worker, first);
+                        }});
+    children.push_back({"second", [second](caf::local_actor* s) {
+                          return s->spawn(worker, second);
+                        }});
     sup = actors::spawn_supervisor(sys, "sup", std::move(children), std::move(opts));
     sched.run();
   }
@@ -101,8 +104,9 @@ CAF_TEST(a crashed child is restarted only after its backoff) {
   start(options());
   crash("first");
   CAF_CHECK(!child("first"));
-  CAF_CHECK(!readiness().ready);
-  CAF_CHECK_EQUAL(readiness().checks.at("first"), "restarting");
+  auto down = readiness();
+  CAF_CHECK(!down.ready);
+  CAF_CHECK_EQUAL(down.checks.at("first"), "restarting");
   wait(99ms);
   CAF_CHECK_EQUAL(*first_starts, 1);
   wait(1ms);

@@ -10,7 +10,8 @@ using outcome = route_match::outcome;
 namespace {
 
 handler_fn noop() {
-  return [](const request&, const request_context&, reply_fn) {};
+  return [](const request&, const request_context&, reply_fn) {
+  };
 }
 
 router sample() {
@@ -155,8 +156,8 @@ CAF_TEST(percent decoding handles every escape) {
 }
 
 CAF_TEST(verbs round trip through their names) {
-  for (auto v : {verb::get, verb::head, verb::post, verb::put, verb::patch, verb::del,
-                 verb::options}) {
+  for (auto v :
+       {verb::get, verb::head, verb::post, verb::put, verb::patch, verb::del, verb::options}) {
     CAF_CHECK(verb_from_string(to_string(v)) == v);
   }
   CAF_CHECK(verb_from_string("BREW") == verb::other);

@@ -62,15 +62,29 @@ CAF_TEST(invalid utf8 from a client does not break rendering) {
 }
 
 CAF_TEST(the catalogue has every api code once with a matching status) {
-  const std::map<std::string, int> expected{
-    {"bad-request", 400},          {"validation-failed", 400},     {"unauthenticated", 401},
-    {"invalid-credentials", 401},  {"token-expired", 401},         {"token-revoked", 401},
-    {"invalid-mfa-code", 401},     {"forbidden", 403},             {"tenant-mismatch", 403},
-    {"tenant-suspended", 403},     {"not-found", 404},             {"method-not-allowed", 405},
-    {"conflict", 409},             {"precondition-failed", 412},   {"rate-limited", 429},
-    {"quota-exceeded", 429},       {"idempotency-in-flight", 409}, {"idempotency-key-reuse", 422},
-    {"payload-too-large", 413},    {"unsupported-media-type", 415}, {"service-unavailable", 503},
-    {"internal", 500},             {"header-fields-too-large", 431}};
+  const std::map<std::string, int> expected{{"bad-request", 400},
+                                            {"validation-failed", 400},
+                                            {"unauthenticated", 401},
+                                            {"invalid-credentials", 401},
+                                            {"token-expired", 401},
+                                            {"token-revoked", 401},
+                                            {"invalid-mfa-code", 401},
+                                            {"forbidden", 403},
+                                            {"tenant-mismatch", 403},
+                                            {"tenant-suspended", 403},
+                                            {"not-found", 404},
+                                            {"method-not-allowed", 405},
+                                            {"conflict", 409},
+                                            {"precondition-failed", 412},
+                                            {"rate-limited", 429},
+                                            {"quota-exceeded", 429},
+                                            {"idempotency-in-flight", 409},
+                                            {"idempotency-key-reuse", 422},
+                                            {"payload-too-large", 413},
+                                            {"unsupported-media-type", 415},
+                                            {"service-unavailable", 503},
+                                            {"internal", 500},
+                                            {"header-fields-too-large", 431}};
   std::set<std::string> seen;
   for (const auto& entry : catalogue()) {
     const std::string name{entry.name};
@@ -89,8 +103,7 @@ CAF_TEST(the catalogue has every api code once with a matching status) {
 CAF_TEST(caf errors map to the problem a client should see) {
   CAF_CHECK(to_errc(caf::make_error(errc::conflict)) == errc::conflict);
   CAF_CHECK(to_errc(caf::make_error(caf::sec::request_timeout)) == errc::service_unavailable);
-  CAF_CHECK(to_errc(caf::make_error(caf::sec::request_receiver_down))
-            == errc::service_unavailable);
+  CAF_CHECK(to_errc(caf::make_error(caf::sec::request_receiver_down)) == errc::service_unavailable);
   CAF_CHECK(to_errc(caf::make_error(caf::sec::runtime_error)) == errc::internal);
   CAF_CHECK_EQUAL(describe(caf::make_error(errc::not_found)), "troupe:not-found");
   CAF_CHECK_EQUAL(describe(caf::make_error(caf::sec::request_timeout)), "system:request_timeout");
