@@ -91,7 +91,7 @@ sigset_t shutdown_signals() {
   return signals;
 }
 
-int serve(const config::settings& cfg) {
+int serve(const config::settings& cfg, std::shared_ptr<http::tls_context> tls) {
   sigset_t signals = shutdown_signals();
   auto log = protocol::make_logger("node");
   std::string listen_error;
@@ -126,6 +126,8 @@ int serve(const config::settings& cfg) {
   front.server.read_timeout = std::chrono::milliseconds{cfg.http_read_timeout_ms};
   front.server.idle_timeout = std::chrono::milliseconds{cfg.http_idle_timeout_ms};
   front.server.max_connections = cfg.http_max_connections;
+  front.server.tls = tls;
+  front.scheme = tls ? "https" : "http";
   front.shutdown_grace = std::chrono::milliseconds{cfg.http_shutdown_grace_ms};
   front.display_address = bracketed(cfg.http_address);
   front.svc.system = &sys;
@@ -229,12 +231,22 @@ int main(int argc, char** argv) {
     return exit_usage;
   }
   const auto& cfg = std::get<troupe::config::settings>(loaded);
+  // Certificates are part of the configuration: unusable ones are a usage error, found now.
+  std::shared_ptr<troupe::http::tls_context> tls;
+  if (!cfg.http_tls_cert.empty()) {
+    std::string error;
+    tls = troupe::http::load_tls_context(cfg.http_tls_cert, cfg.http_tls_key, error);
+    if (!tls) {
+      std::cerr << "troupe: " << error << '\n';
+      return exit_usage;
+    }
+  }
   const sigset_t signals = shutdown_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   troupe::protocol::setup_logging(cfg.log_format == "json" ? troupe::protocol::log_format::json
                                                            : troupe::protocol::log_format::text,
                                   cfg.log_level);
-  const int rc = serve(cfg);
+  const int rc = serve(cfg, std::move(tls));
   troupe::protocol::shutdown_logging();
   return rc;
 }

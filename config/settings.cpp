@@ -264,7 +264,6 @@ std::string help_text() {
                      "\n"
                      "commands:\n"
                      "  serve           run the server\n"
-                     "  migrate         apply database migrations and exit\n"
                      "  version         print the version\n"
                      "  help, --help    this text\n"
                      "\n"

@@ -42,10 +42,11 @@ caf::behavior http_front(front_pointer self, front_config config) {
                                              config.log, std::move(on_fatal));
   self->state.srv->start();
   const auto port = self->state.srv->port();
-  log->info(protocol::event("listening")
-              .add("url", "http://" + config.display_address + ":" + std::to_string(port))
-              .add("threads", static_cast<std::int64_t>(config.server.threads))
-              .str());
+  log->info(
+    protocol::event("listening")
+      .add("url", config.scheme + "://" + config.display_address + ":" + std::to_string(port))
+      .add("threads", static_cast<std::int64_t>(config.server.threads))
+      .str());
   log->flush();
   const auto grace = config.shutdown_grace;
   self->set_exit_handler([self, grace, log](caf::exit_msg& msg) {

@@ -18,6 +18,7 @@ namespace troupe::http {
 struct front_config {
   server_options server;
   std::string display_address; ///< for the "listening" log line
+  std::string scheme = "http"; ///< "https" when server.tls is set
   std::chrono::milliseconds shutdown_grace{10000};
   services svc;
   std::shared_ptr<actors::metrics_registry> metrics;

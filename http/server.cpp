@@ -9,14 +9,18 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -94,9 +98,46 @@ struct post_gate {
   bool open = true;
 };
 
-class session;
+class session_base;
 
 } // namespace
+
+struct tls_context {
+  asio::ssl::context ssl{asio::ssl::context::tls_server};
+};
+
+std::shared_ptr<tls_context> load_tls_context(const std::string& cert_file,
+                                              const std::string& key_file, std::string& error) {
+  auto tls = std::make_shared<tls_context>();
+  beast::error_code ec;
+  tls->ssl.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2
+                         | asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1
+                         | asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                       ec);
+  if (!ec) {
+    tls->ssl.use_certificate_chain_file(cert_file, ec);
+    if (ec) {
+      error = "http.tls-cert: cannot use \"" + cert_file + "\": " + ec.message();
+      return nullptr;
+    }
+  }
+  if (!ec) {
+    tls->ssl.use_private_key_file(key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+      error = "http.tls-key: cannot use \"" + key_file + "\": " + ec.message();
+      return nullptr;
+    }
+  }
+  if (ec) {
+    error = "http.tls-cert: " + ec.message();
+    return nullptr;
+  }
+  if (SSL_CTX_check_private_key(tls->ssl.native_handle()) != 1) {
+    error = "http.tls-key: the private key does not match the certificate in http.tls-cert";
+    return nullptr;
+  }
+  return tls;
+}
 
 struct server::impl {
   server_options options;
@@ -121,44 +162,75 @@ struct server::impl {
   std::atomic<bool> stopped{false};
   std::mutex sessions_mutex;
   std::condition_variable sessions_changed;
-  std::unordered_map<session*, std::shared_ptr<session>> sessions;
+  std::unordered_map<session_base*, std::shared_ptr<session_base>> sessions;
 
   void do_accept();
   void on_accept(const beast::error_code& ec, tcp::socket socket);
   void reject_busy(tcp::socket& socket);
-  void remove(session* s);
+  void remove(session_base* s);
   void run_context(std::size_t index);
 };
 
 namespace {
 
-class session : public std::enable_shared_from_this<session> {
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+// What the server's bookkeeping needs of a connection, whatever its stream.
+class session_base {
 public:
-  session(tcp::socket socket, server::impl& srv) : stream_(std::move(socket)), srv_(srv) {
+  virtual ~session_base() = default;
+  virtual void start() = 0;
+  virtual void drain() = 0;
+  virtual void force_close() = 0;
+  virtual asio::any_io_executor executor() = 0;
+};
+
+// One connection: plain TCP (`beast::tcp_stream`) or TLS (`tls_stream`).
+template <class Stream>
+class session final : public session_base, public std::enable_shared_from_this<session<Stream>> {
+public:
+  static constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
+
+  template <class... Args>
+  explicit session(server::impl& srv, Args&&... stream_args)
+      : stream_(std::forward<Args>(stream_args)...), srv_(srv) {
     beast::error_code ec;
-    const auto endpoint = stream_.socket().remote_endpoint(ec);
+    const auto endpoint = lowest().socket().remote_endpoint(ec);
     if (!ec) {
       remote_ = endpoint.address().to_string();
     }
   }
 
-  void start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->wait(); });
+  void start() override {
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (is_tls) {
+        self->lowest().expires_after(self->srv_.options.read_timeout);
+        self->stream_.async_handshake(asio::ssl::stream_base::server, [self](beast::error_code ec) {
+          if (ec) {
+            self->close(); // not TLS, or a bad handshake
+          } else {
+            self->wait();
+          }
+        });
+      } else {
+        self->wait();
+      }
+    });
   }
 
-  asio::any_io_executor executor() {
+  asio::any_io_executor executor() override {
     return stream_.get_executor();
   }
 
   // Graceful shutdown: an idle connection closes now, a busy one after its response.
-  void drain() {
+  void drain() override {
     draining_ = true;
     if (phase_ == phase::idle) {
       close();
     }
   }
 
-  void force_close() {
+  void force_close() override {
     close();
   }
 
@@ -194,9 +266,9 @@ public:
       res_.content_length(length);
     }
     record(r.status);
-    stream_.expires_after(srv_.options.read_timeout);
+    lowest().expires_after(srv_.options.read_timeout);
     bhttp::async_write(stream_, res_,
-                       [self = shared_from_this(), keep](beast::error_code ec, std::size_t) {
+                       [self = this->shared_from_this(), keep](beast::error_code ec, std::size_t) {
                          self->on_write(ec, keep);
                        });
   }
@@ -214,9 +286,9 @@ private:
       read_request(); // a pipelined request is already here
       return;
     }
-    stream_.expires_after(srv_.options.idle_timeout);
+    lowest().expires_after(srv_.options.idle_timeout);
     stream_.async_read_some(buffer_.prepare(4096),
-                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                               if (ec) {
                                 self->close();
                                 return;
@@ -231,10 +303,11 @@ private:
     parser_.emplace();
     parser_->header_limit(srv_.options.max_header_bytes);
     parser_->body_limit(srv_.options.max_body_bytes);
-    stream_.expires_after(srv_.options.read_timeout);
-    bhttp::async_read_header(
-      stream_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+    lowest().expires_after(srv_.options.read_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                               self->on_header(ec);
+                             });
   }
 
   void on_header(beast::error_code ec) {
@@ -246,7 +319,7 @@ private:
       handle_request();
       return;
     }
-    auto read_body = [self = shared_from_this()] {
+    auto read_body = [self = this->shared_from_this()] {
       bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
                         [self](beast::error_code body_ec, std::size_t) {
                           if (body_ec) {
@@ -262,7 +335,7 @@ private:
       static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
       asio::async_write(
         stream_, asio::buffer(continue_line.data(), continue_line.size()),
-        [self = shared_from_this(), read_body](beast::error_code write_ec, std::size_t) {
+        [self = this->shared_from_this(), read_body](beast::error_code write_ec, std::size_t) {
           if (write_ec) {
             self->close();
           } else {
@@ -406,7 +479,7 @@ private:
   }
 
   reply_fn make_reply() {
-    return [gate = srv_.gate, weak = weak_from_this()](response r) {
+    return [gate = srv_.gate, weak = this->weak_from_this()](response r) {
       std::shared_lock<std::shared_mutex> lock{gate->mutex};
       if (!gate->open) {
         return;
@@ -453,16 +526,23 @@ private:
   // unread request bytes do not turn our close into a reset that destroys the response.
   void linger_close() {
     phase_ = phase::closed;
+    if constexpr (is_tls) {
+      // TLS: send close_notify (bounded by the linger timeout), then close.
+      lowest().expires_after(linger_timeout);
+      stream_.async_shutdown(
+        [self = this->shared_from_this()](beast::error_code) { self->close(); });
+      return;
+    }
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.expires_after(linger_timeout);
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    lowest().expires_after(linger_timeout);
     discard();
   }
 
   void discard() {
     buffer_.consume(buffer_.size());
     stream_.async_read_some(buffer_.prepare(16384),
-                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                            [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                               self->lingered_ += n;
                               if (ec || self->lingered_ > linger_max_bytes) {
                                 self->close();
@@ -478,11 +558,15 @@ private:
     }
     closed_ = true;
     phase_ = phase::closed;
-    stream_.close();
+    lowest().close();
     srv_.remove(this);
   }
 
-  beast::tcp_stream stream_;
+  beast::tcp_stream& lowest() {
+    return beast::get_lowest_layer(stream_);
+  }
+
+  Stream stream_;
   server::impl& srv_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -529,11 +613,15 @@ void server::impl::on_accept(const beast::error_code& ec, tcp::socket socket) {
   }
   beast::error_code ignored;
   socket.set_option(tcp::no_delay{true}, ignored);
-  std::shared_ptr<session> s;
+  std::shared_ptr<session_base> s;
   {
     std::lock_guard<std::mutex> guard{sessions_mutex};
     if (sessions.size() < options.max_connections && !draining.load()) {
-      s = std::make_shared<session>(std::move(socket), *this);
+      if (options.tls) {
+        s = std::make_shared<session<tls_stream>>(*this, std::move(socket), options.tls->ssl);
+      } else {
+        s = std::make_shared<session<beast::tcp_stream>>(*this, std::move(socket));
+      }
       sessions.emplace(s.get(), s);
     }
   }
@@ -546,6 +634,11 @@ void server::impl::on_accept(const beast::error_code& ec, tcp::socket socket) {
 }
 
 void server::impl::reject_busy(tcp::socket& socket) {
+  beast::error_code ignored;
+  if (options.tls) {
+    socket.close(ignored); // a plain-text answer would be noise inside a TLS handshake
+    return;
+  }
   // A fresh socket's send buffer is empty, so this small write does not block.
   protocol::problem p;
   p.code = protocol::errc::service_unavailable;
@@ -556,15 +649,14 @@ void server::impl::reject_busy(tcp::socket& socket) {
                     + "\r\nContent-Type: " + std::string{protocol::problem_content_type}
                     + "\r\nRetry-After: 1\r\nConnection: close\r\nX-Request-ID: " + p.request_id
                     + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-  beast::error_code ignored;
   socket.non_blocking(true, ignored);
   socket.write_some(asio::buffer(text), ignored);
   socket.shutdown(tcp::socket::shutdown_both, ignored);
   socket.close(ignored);
 }
 
-void server::impl::remove(session* s) {
-  std::shared_ptr<session> last; // destroyed outside the lock
+void server::impl::remove(session_base* s) {
+  std::shared_ptr<session_base> last; // destroyed outside the lock
   {
     std::lock_guard<std::mutex> guard{sessions_mutex};
     auto i = sessions.find(s);
@@ -660,7 +752,7 @@ void server::shutdown(std::chrono::milliseconds grace) {
   done.wait_for(std::chrono::seconds{1});
   // 2. Close idle connections; busy ones close after their response.
   auto each_session = [&st](auto fn) {
-    std::vector<std::shared_ptr<session>> snapshot;
+    std::vector<std::shared_ptr<session_base>> snapshot;
     {
       std::lock_guard<std::mutex> guard{st.sessions_mutex};
       for (auto& entry : st.sessions) {
@@ -671,7 +763,7 @@ void server::shutdown(std::chrono::milliseconds grace) {
       asio::post(s->executor(), [s, fn] { fn(*s); });
     }
   };
-  each_session([](session& s) { s.drain(); });
+  each_session([](session_base& s) { s.drain(); });
   auto wait_for_sessions = [&st](std::chrono::milliseconds limit) {
     std::unique_lock<std::mutex> lock{st.sessions_mutex};
     return st.sessions_changed.wait_for(lock, limit, [&st] { return st.sessions.empty(); });
@@ -685,7 +777,7 @@ void server::shutdown(std::chrono::milliseconds grace) {
     st.log->warn(protocol::event("shutdown grace expired, closing connections")
                    .add("open", static_cast<std::uint64_t>(left))
                    .str());
-    each_session([](session& s) { s.force_close(); });
+    each_session([](session_base& s) { s.force_close(); });
     wait_for_sessions(std::chrono::milliseconds{1000});
   }
   // 3. No reply may post into a context from now on; then stop and join the io threads.

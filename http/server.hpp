@@ -18,6 +18,14 @@ class metrics_registry;
 
 namespace troupe::http {
 
+/// A loaded TLS certificate and key (opaque: OpenSSL stays inside server.cpp).
+struct tls_context;
+
+/// Loads the PEM certificate chain and private key for HTTPS and checks that they match.
+/// On failure returns nullptr and sets `error` to one line naming the configuration key.
+std::shared_ptr<tls_context> load_tls_context(const std::string& cert_file,
+                                              const std::string& key_file, std::string& error);
+
 /// Limits and sockets of one HTTP/1.1 server.
 struct server_options {
   int listen_fd = -1;        ///< a bound, listening TCP socket; the server dup()s it
@@ -27,6 +35,7 @@ struct server_options {
   std::chrono::milliseconds read_timeout{10000}; ///< a whole request, first byte to last
   std::chrono::milliseconds idle_timeout{60000}; ///< keep-alive wait for the next request
   std::uint32_t max_connections = 10000;
+  std::shared_ptr<tls_context> tls; ///< set: HTTPS only
 };
 
 /// Boost.Beast HTTP/1.1 server: keep-alive, limits, graceful drain, one log line and one

@@ -21,7 +21,7 @@ START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 15.0
 SOCKET_TIMEOUT_S = 5.0
 
-_URL_RE = re.compile(r'url["=:]+\s*"?(http://(\[[0-9a-fA-F:]+\]|[0-9.]+|[A-Za-z0-9.-]+):(\d+))')
+_URL_RE = re.compile(r'url["=:]+\s*"?(https?://(\[[0-9a-fA-F:]+\]|[0-9.]+|[A-Za-z0-9.-]+):(\d+))')
 
 UUID7_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 HTTP_DATE_RE = re.compile(
