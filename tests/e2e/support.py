@@ -23,6 +23,8 @@ SOCKET_TIMEOUT_S = 5.0
 
 _URL_RE = re.compile(r'url["=:]+\s*"?(https?://(\[[0-9a-fA-F:]+\]|[0-9.]+|[A-Za-z0-9.-]+):(\d+))')
 
+_SANITIZER_RE = re.compile(r"ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error: ")
+
 UUID7_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 HTTP_DATE_RE = re.compile(
     r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
@@ -204,7 +206,12 @@ class Server:
         return self
 
     def __exit__(self, *exc):
+        # A still-running server is stopped gracefully, so that a sanitizer build runs its
+        # exit-time checks (LeakSanitizer) too; only a server that does not stop is killed.
+        if self.proc is not None and self.proc.poll() is None:
+            self.stop(signal.SIGTERM, timeout=STOP_TIMEOUT_S)
         self.kill()
+        reports = [l for l in self.stderr_lines if _SANITIZER_RE.search(l)]
         for stream in (self.proc.stdout, self.proc.stderr) if self.proc else ():
             try:
                 stream.close()
@@ -216,6 +223,9 @@ class Server:
             except OSError:
                 pass
             self._tmp = None
+        if reports and exc[0] is None:
+            raise AssertionError("sanitizer report from the server:\n" +
+                                 "\n".join(self.stderr_lines[-60:]))
         return False
 
     # -- clients ---------------------------------------------------------------------------
