@@ -243,6 +243,7 @@ int main(int argc, char** argv) {
   }
   const sigset_t signals = shutdown_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN); // a closed stdout or peer must not kill the server
   troupe::protocol::setup_logging(cfg.log_format == "json" ? troupe::protocol::log_format::json
                                                            : troupe::protocol::log_format::text,
                                   cfg.log_level);
