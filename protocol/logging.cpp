@@ -24,6 +24,11 @@ std::atomic<log_format> process_format{log_format::text};
 // and on flush (spdlog's periodic flush covers an idle server). It runs on the logger's
 // single background thread, so the mutex is uncontended.
 class buffered_stdout_sink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+  ~buffered_stdout_sink() override {
+    write_out(std::chrono::steady_clock::now()); // nothing logged is left in the buffer
+  }
+
 protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     spdlog::memory_buf_t formatted;
@@ -204,6 +209,9 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& name) {
 }
 
 void shutdown_logging() {
+  // An asynchronous flush is queued behind every line already logged; shutdown() then waits
+  // for the logging thread to finish the queue.
+  spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& logger) { logger->flush(); });
   spdlog::shutdown();
 }
 
