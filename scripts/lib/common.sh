@@ -96,6 +96,19 @@ ensure_packages() {
 }
 
 # --- build -----------------------------------------------------------------------------------
+# The OpenAPI validator used by the lint/openapi test (tests/openapi, pinned by its
+# package-lock.json). Node and npm come from the machine, or from Debian when missing.
+ensure_openapi_validator() {
+  if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    ensure_packages nodejs npm
+  fi
+  if [[ -d $TROUPE_ROOT/tests/openapi/node_modules/@seriousme/openapi-schema-validator ]]; then
+    return 0
+  fi
+  log "installing the OpenAPI validator (npm ci in tests/openapi)"
+  (cd "$TROUPE_ROOT/tests/openapi" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 configure_and_build() {
   local dir=$1
   shift
