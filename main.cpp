@@ -91,7 +91,7 @@ sigset_t shutdown_signals() {
   return signals;
 }
 
-int serve(const config::settings& cfg, std::shared_ptr<http::tls_context> tls) {
+int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>& tls) {
   sigset_t signals = shutdown_signals();
   auto log = protocol::make_logger("node");
   std::string listen_error;
@@ -197,9 +197,7 @@ int serve(const config::settings& cfg, std::shared_ptr<http::tls_context> tls) {
   return 0;
 }
 
-} // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   for (const auto& arg : args) {
     if (arg == "--help" || arg == "-h") {
@@ -247,7 +245,19 @@ int main(int argc, char** argv) {
   troupe::protocol::setup_logging(cfg.log_format == "json" ? troupe::protocol::log_format::json
                                                            : troupe::protocol::log_format::text,
                                   cfg.log_level);
-  const int rc = serve(cfg, std::move(tls));
+  const int rc = serve(cfg, tls);
   troupe::protocol::shutdown_logging();
   return rc;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  // Exceptions belong to start-up (STYLE.md 7); one that gets this far is reported, not thrown.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "troupe: fatal: " << e.what() << '\n';
+    return 1;
+  }
 }

@@ -22,7 +22,7 @@ struct front_state {
 
 using front_pointer = caf::stateful_actor<front_state>*;
 
-caf::behavior http_front(front_pointer self, front_config config) {
+caf::behavior http_front(front_pointer self, const front_config& config) {
   auto log = config.log;
   self->set_exception_handler([log](std::exception_ptr& eptr) -> caf::error {
     try {

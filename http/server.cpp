@@ -614,9 +614,11 @@ void server::impl::on_accept(const beast::error_code& ec, tcp::socket socket) {
   beast::error_code ignored;
   socket.set_option(tcp::no_delay{true}, ignored);
   std::shared_ptr<session_base> s;
+  bool admitted = false;
   {
     std::lock_guard<std::mutex> guard{sessions_mutex};
-    if (sessions.size() < options.max_connections && !draining.load()) {
+    admitted = sessions.size() < options.max_connections && !draining.load();
+    if (admitted) {
       if (options.tls) {
         s = std::make_shared<session<tls_stream>>(*this, std::move(socket), options.tls->ssl);
       } else {
@@ -625,10 +627,10 @@ void server::impl::on_accept(const beast::error_code& ec, tcp::socket socket) {
       sessions.emplace(s.get(), s);
     }
   }
-  if (s) {
+  if (admitted) {
     s->start();
   } else {
-    reject_busy(socket);
+    reject_busy(socket); // still ours: only an admitted socket was moved
   }
   do_accept();
 }
@@ -687,7 +689,7 @@ server::server(server_options options, std::shared_ptr<router> routes,
                std::shared_ptr<actors::metrics_registry> metrics,
                std::shared_ptr<spdlog::logger> log, std::function<void(std::string)> on_fatal)
     : impl_(std::make_shared<impl>()) {
-  impl_->options = options;
+  impl_->options = std::move(options);
   impl_->routes = std::move(routes);
   impl_->metrics = std::move(metrics);
   impl_->log = std::move(log);
@@ -705,7 +707,12 @@ server::server(server_options options, std::shared_ptr<router> routes,
 }
 
 server::~server() {
-  shutdown(std::chrono::milliseconds{0});
+  try {
+    shutdown(std::chrono::milliseconds{0});
+  } catch (const std::exception& e) {
+    // Only thread joins can throw here; a destructor must not let them escape.
+    impl_->log->error(protocol::event("server shutdown failed").add("what", e.what()).str());
+  }
 }
 
 void server::start() {

@@ -46,7 +46,7 @@ protected:
   }
 
 private:
-  static constexpr std::size_t high_water = 64 * 1024;
+  static constexpr std::size_t high_water = std::size_t{64} * 1024;
   static constexpr std::chrono::milliseconds max_delay{100};
 
   void write_out(std::chrono::steady_clock::time_point now) {
@@ -118,7 +118,7 @@ void append_escaped(std::string& out, std::string_view value) {
 log_line::log_line(log_format format, std::string_view event) : format_(format) {
   out_.reserve(256);
   if (format_ == log_format::json) {
-    out_ += "\"event\":\"";
+    out_ += R"("event":")";
     append_escaped(out_, event);
     out_ += '"';
   } else {

@@ -141,8 +141,13 @@ std::string metrics_registry::render() const {
     for (std::size_t b = 0; b <= buckets.size(); ++b) {
       cumulative += series->bucket_counts[b].load(std::memory_order_relaxed);
       const auto le = b < buckets.size() ? format_double(buckets[b]) : std::string{"+Inf"};
-      out += "troupe_http_request_duration_seconds_bucket{route=\"" + route + "\",le=\"" + le
-             + "\"} " + std::to_string(cumulative) + "\n";
+      out += "troupe_http_request_duration_seconds_bucket{route=\"";
+      out += route;
+      out += "\",le=\"";
+      out += le;
+      out += "\"} ";
+      out += std::to_string(cumulative);
+      out += '\n';
     }
     const double sum = static_cast<double>(series->sum_ns.load(std::memory_order_relaxed)) / 1e9;
     out += "troupe_http_request_duration_seconds_sum{route=\"" + route + "\"} " + format_double(sum)

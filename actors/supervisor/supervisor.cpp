@@ -184,7 +184,7 @@ caf::behavior supervisor(supervisor_pointer self, std::vector<child_spec> childr
 
 } // namespace
 
-caf::actor spawn_supervisor(caf::actor_system& sys, std::string name,
+caf::actor spawn_supervisor(caf::actor_system& sys, const std::string& name,
                             std::vector<child_spec> children, supervisor_options options) {
   if (options.metrics) {
     options.metrics->count_actor(name, +1);

@@ -42,7 +42,7 @@ struct supervisor_options {
 /// and `(get_atom, name)` → the child's current handle (an invalid handle while restarting).
 /// An exit message that is not from a child stops the children in reverse order, each
 /// waiting for the previous one to finish, then the supervisor exits with that reason.
-caf::actor spawn_supervisor(caf::actor_system& sys, std::string name,
+caf::actor spawn_supervisor(caf::actor_system& sys, const std::string& name,
                             std::vector<child_spec> children, supervisor_options options);
 
 } // namespace troupe::actors

@@ -48,14 +48,14 @@ response ask_failure(const caf::error& err, const request& req, const request_co
 } // namespace
 
 handler_fn healthz() {
-  return [](const request&, const request_context&, reply_fn reply) {
+  return [](const request&, const request_context&, const reply_fn& reply) {
     reply(json_response(200, R"({"status":"ok"})"));
   };
 }
 
 handler_fn readyz(const services& svc) {
   auto* sys = svc.system;
-  return [sys](const request& req, const request_context& ctx, reply_fn reply) {
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
     auto node = sys->registry().get<caf::actor>(protocol::node_key);
     ask<protocol::readiness>(
       *sys, node, ask_timeout,
@@ -85,7 +85,7 @@ handler_fn readyz(const services& svc) {
 
 handler_fn metrics(const services& svc) {
   auto* sys = svc.system;
-  return [sys](const request& req, const request_context& ctx, reply_fn reply) {
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
     auto actor = sys->registry().get<protocol::metrics_actor>(protocol::metrics_key);
     ask<std::string>(
       *sys, actor, ask_timeout,
@@ -104,13 +104,13 @@ handler_fn metrics(const services& svc) {
 }
 
 handler_fn openapi() {
-  return [](const request&, const request_context&, reply_fn reply) {
+  return [](const request&, const request_context&, const reply_fn& reply) {
     reply(json_response(200, std::string{openapi_document()}));
   };
 }
 
 handler_fn problem_page() {
-  return [](const request& req, const request_context& ctx, reply_fn reply) {
+  return [](const request& req, const request_context& ctx, const reply_fn& reply) {
     const auto code = protocol::errc_from_name(ctx.param("code"));
     if (!code) {
       reply(problem_response(protocol::errc::not_found, req, ctx,
