@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 15.0
@@ -506,3 +507,25 @@ def scrape(server):
     if status != 200:
         raise AssertionError("/metrics answered %d" % status)
     return body.decode("utf-8")
+
+
+class ServerTestCase(unittest.TestCase):
+    """One server for the whole class, started with `server_args`. Before each test it must
+    still run; after the last one it must exit 0 on SIGTERM."""
+
+    server_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(*cls.server_args)
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.srv.stop(signal.SIGTERM)
+        cls.srv.__exit__(None, None, None)
+        if code != 0:
+            raise AssertionError("server exit code after SIGTERM: %r" % code)
+
+    def setUp(self):
+        self.assertTrue(self.srv.running(), "the server died:\n" + self.srv.logs())

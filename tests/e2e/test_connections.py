@@ -8,22 +8,10 @@ import threading
 import time
 import unittest
 
-from support import UUID7_RE, Closed, Server, build_request, http_request
+from support import ServerTestCase, UUID7_RE, Closed, Server, build_request, http_request
 
 
-class KeepAliveTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = Server()
-        cls.srv.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        code = cls.srv.stop(signal.SIGTERM)
-        cls.srv.__exit__(None, None, None)
-        if code != 0:
-            raise AssertionError("server exit code after SIGTERM: %r" % code)
-
+class KeepAliveTest(ServerTestCase):
     def test_keep_alive_100_requests_one_socket(self):
         with self.srv.connect() as conn:
             local = conn.sock.getsockname()
@@ -250,18 +238,8 @@ class TimeoutTest(unittest.TestCase):
             self.assertEqual(srv.stop(), 0)
 
 
-class MaxConnectionsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = Server("--http.max-connections=2")
-        cls.srv.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        code = cls.srv.stop(signal.SIGTERM)
-        cls.srv.__exit__(None, None, None)
-        if code != 0:
-            raise AssertionError("server exit code after SIGTERM: %r" % code)
+class MaxConnectionsTest(ServerTestCase):
+    server_args = ("--http.max-connections=2",)
 
     def fill(self):
         conns = [self.srv.connect(), self.srv.connect()]

@@ -6,27 +6,14 @@ import signal
 import socket
 import unittest
 
-from support import UUID7_RE, Closed, Server, http_request
+from support import ServerTestCase, UUID7_RE, Closed, Server, http_request
 
 PROBLEM_KEYS = {"type", "code", "title", "status", "detail", "instance", "request_id"}
 
 
-class ErrorsTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = Server("--http.max-body-bytes=1024", "--http.max-header-bytes=2048",
-                         "--http.read-timeout-ms=3000")
-        cls.srv.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        code = cls.srv.stop(signal.SIGTERM)
-        cls.srv.__exit__(None, None, None)
-        if code != 0:
-            raise AssertionError("server exit code after SIGTERM: %r" % code)
-
-    def setUp(self):
-        self.assertTrue(self.srv.running(), "the server died:\n" + self.srv.logs())
+class ErrorsTest(ServerTestCase):
+    server_args = ("--http.max-body-bytes=1024", "--http.max-header-bytes=2048",
+                   "--http.read-timeout-ms=3000")
 
     def tearDown(self):
         # Whatever a test did, the server must still serve.

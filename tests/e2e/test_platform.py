@@ -8,25 +8,12 @@ import signal
 import time
 import unittest
 
-from support import (HTTP_DATE_RE, UUID7_RE, Server, get_json, http_request, metric_value,
+from support import (HTTP_DATE_RE, ServerTestCase, UUID7_RE, Server, get_json, http_request, metric_value,
                      parse_metrics, scrape)
 
 
-class PlatformTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = Server("--http.threads=2")
-        cls.srv.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        code = cls.srv.stop(signal.SIGTERM)
-        cls.srv.__exit__(None, None, None)
-        if code != 0:
-            raise AssertionError("server exit code after SIGTERM: %r" % code)
-
-    def setUp(self):
-        self.assertTrue(self.srv.running(), "the server died:\n" + self.srv.logs())
+class PlatformTest(ServerTestCase):
+    server_args = ("--http.threads=2",)
 
     # -- health -------------------------------------------------------------------------
 
