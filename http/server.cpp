@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include "actors/metrics/metrics_registry.hpp"
+#include "http/access_log.hpp"
 #include "protocol/logging.hpp"
 #include "protocol/request_id.hpp"
 
@@ -154,6 +155,8 @@ struct server::impl {
   std::vector<std::thread> threads;
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<asio::steady_timer> accept_retry;
+  std::unique_ptr<access_log> requests_log;                    // null when info lines are off
+  std::vector<std::unique_ptr<asio::steady_timer>> log_timers; // one per context
   std::size_t next_context = 0;
   std::uint16_t bound_port = 0;
 
@@ -165,10 +168,11 @@ struct server::impl {
   std::unordered_map<session_base*, std::shared_ptr<session_base>> sessions;
 
   void do_accept();
-  void on_accept(const beast::error_code& ec, tcp::socket socket);
+  void on_accept(const beast::error_code& ec, tcp::socket socket, std::size_t index);
   void reject_busy(tcp::socket& socket);
   void remove(session_base* s);
   void run_context(std::size_t index);
+  void arm_log_flush(std::size_t index);
 };
 
 namespace {
@@ -192,8 +196,8 @@ public:
   static constexpr bool is_tls = std::is_same_v<Stream, tls_stream>;
 
   template <class... Args>
-  explicit session(server::impl& srv, Args&&... stream_args)
-      : stream_(std::forward<Args>(stream_args)...), srv_(srv) {
+  explicit session(server::impl& srv, std::size_t context_index, Args&&... stream_args)
+      : stream_(std::forward<Args>(stream_args)...), srv_(srv), context_index_(context_index) {
     beast::error_code ec;
     const auto endpoint = lowest().socket().remote_endpoint(ec);
     if (!ec) {
@@ -495,7 +499,7 @@ private:
   void record(int status) {
     const auto elapsed = std::chrono::steady_clock::now() - started_;
     srv_.metrics->observe_request(series_, method_index_, status, elapsed);
-    if (srv_.log->should_log(spdlog::level::info)) {
+    if (srv_.requests_log) {
       protocol::log_line line{srv_.format, "request"};
       line.add("method", actors::metrics_registry::methods.at(method_index_))
         .add("path", path_)
@@ -505,7 +509,7 @@ private:
         .add("request_id", ctx_.request_id)
         .add("tenant", "-")
         .add("remote", remote_);
-      srv_.log->info(line.str());
+      srv_.requests_log->append(context_index_, line);
     }
   }
 
@@ -568,6 +572,7 @@ private:
 
   Stream stream_;
   server::impl& srv_;
+  std::size_t context_index_; // the io_context (and thread) this connection lives on
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> res_;
@@ -590,13 +595,13 @@ private:
 } // namespace
 
 void server::impl::do_accept() {
-  auto& context = *contexts[next_context++ % contexts.size()];
-  acceptor->async_accept(context, [this](beast::error_code ec, tcp::socket socket) {
-    on_accept(ec, std::move(socket));
+  const auto index = next_context++ % contexts.size();
+  acceptor->async_accept(*contexts[index], [this, index](beast::error_code ec, tcp::socket socket) {
+    on_accept(ec, std::move(socket), index);
   });
 }
 
-void server::impl::on_accept(const beast::error_code& ec, tcp::socket socket) {
+void server::impl::on_accept(const beast::error_code& ec, tcp::socket socket, std::size_t index) {
   if (ec == asio::error::operation_aborted || !acceptor->is_open()) {
     return;
   }
@@ -620,9 +625,10 @@ void server::impl::on_accept(const beast::error_code& ec, tcp::socket socket) {
     admitted = sessions.size() < options.max_connections && !draining.load();
     if (admitted) {
       if (options.tls) {
-        s = std::make_shared<session<tls_stream>>(*this, std::move(socket), options.tls->ssl);
+        s = std::make_shared<session<tls_stream>>(*this, index, std::move(socket),
+                                                  options.tls->ssl);
       } else {
-        s = std::make_shared<session<beast::tcp_stream>>(*this, std::move(socket));
+        s = std::make_shared<session<beast::tcp_stream>>(*this, index, std::move(socket));
       }
       sessions.emplace(s.get(), s);
     }
@@ -669,6 +675,17 @@ void server::impl::remove(session_base* s) {
     sessions.erase(i);
   }
   sessions_changed.notify_all();
+}
+
+void server::impl::arm_log_flush(std::size_t index) {
+  auto& timer = *log_timers[index];
+  timer.expires_after(std::chrono::milliseconds{100});
+  timer.async_wait([this, index](beast::error_code ec) {
+    if (!ec) {
+      requests_log->flush(index);
+      arm_log_flush(index);
+    }
+  });
 }
 
 void server::impl::run_context(std::size_t index) {
@@ -735,6 +752,13 @@ void server::start() {
   st.acceptor->assign(address.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd);
   st.bound_port = st.acceptor->local_endpoint().port();
   st.accept_retry = std::make_unique<asio::steady_timer>(*st.contexts[0]);
+  if (st.log->should_log(spdlog::level::info)) {
+    st.requests_log = std::make_unique<access_log>(st.contexts.size(), st.format);
+    for (std::size_t i = 0; i < st.contexts.size(); ++i) {
+      st.log_timers.push_back(std::make_unique<asio::steady_timer>(*st.contexts[i]));
+      asio::post(*st.contexts[i], [impl = impl_.get(), i] { impl->arm_log_flush(i); });
+    }
+  }
   asio::post(*st.contexts[0], [impl = impl_.get()] { impl->do_accept(); });
   for (std::size_t i = 0; i < st.contexts.size(); ++i) {
     st.threads.emplace_back([impl = impl_.get(), i] { impl->run_context(i); });
@@ -807,6 +831,12 @@ void server::shutdown(std::chrono::milliseconds grace) {
     std::lock_guard<std::mutex> guard{st.sessions_mutex};
     st.sessions.clear();
   }
+  if (st.requests_log) {
+    for (std::size_t i = 0; i < st.contexts.size(); ++i) {
+      st.requests_log->flush(i); // the io threads are gone: nothing else touches the buffers
+    }
+  }
+  st.log_timers.clear();
   st.accept_retry.reset();
   st.acceptor.reset();
   st.contexts.clear();

@@ -50,19 +50,7 @@ private:
   static constexpr std::chrono::milliseconds max_delay{100};
 
   void write_out(std::chrono::steady_clock::time_point now) {
-    const char* data = buffer_.data();
-    std::size_t left = buffer_.size();
-    while (left > 0) {
-      const auto n = ::write(STDOUT_FILENO, data, left);
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      if (n <= 0) {
-        break; // stdout is gone: drop the lines rather than stall the server
-      }
-      data += n;
-      left -= static_cast<std::size_t>(n);
-    }
+    write_stdout(buffer_);
     buffer_.clear();
     last_write_ = now;
   }
@@ -114,6 +102,24 @@ void append_escaped(std::string& out, std::string_view value) {
 }
 
 } // namespace
+
+void write_stdout(std::string_view text) {
+  static std::mutex stdout_mutex;
+  std::lock_guard<std::mutex> guard{stdout_mutex};
+  const char* data = text.data();
+  std::size_t left = text.size();
+  while (left > 0) {
+    const auto n = ::write(STDOUT_FILENO, data, left);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return; // stdout is gone: drop the lines rather than stall the server
+    }
+    data += n;
+    left -= static_cast<std::size_t>(n);
+  }
+}
 
 log_line::log_line(log_format format, std::string_view event) : format_(format) {
   out_.reserve(256);

@@ -57,6 +57,11 @@ log_format current_log_format();
 /// A named logger sharing the process's sink and level (one per folder: "http", ...).
 std::shared_ptr<spdlog::logger> make_logger(const std::string& name);
 
+/// Writes `text` (whole lines) to standard output. Every writer of stdout goes through here:
+/// one process-wide lock keeps blocks of lines from different writers from interleaving.
+/// A vanished stdout drops the text rather than stalling the caller.
+void write_stdout(std::string_view text);
+
 /// Flushes and stops the logging thread; call last in main.
 void shutdown_logging();
 
