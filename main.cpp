@@ -10,6 +10,10 @@
 #include "protocol/error.hpp"
 #include "protocol/logging.hpp"
 #include "protocol/type_ids.hpp"
+#include "storage/db.hpp"
+#include "storage/embedded_postgres.hpp"
+#include "storage/migrations.hpp"
+#include "storage/pg.hpp"
 
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
@@ -91,19 +95,89 @@ sigset_t shutdown_signals() {
   return signals;
 }
 
-int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>& tls) {
-  sigset_t signals = shutdown_signals();
-  auto log = protocol::make_logger("node");
+// How this process reaches PostgreSQL: as the owner (migrations) and as the server's role.
+struct database_endpoints {
+  std::string owner_conninfo;
+  std::string app_conninfo;
+};
+
+// Starts the embedded PostgreSQL when database.url is empty (kept in `embedded`), works out
+// both logins, and applies pending migrations. Blocking; runs before the actor system.
+std::optional<database_endpoints>
+prepare_database(const config::settings& cfg,
+                 std::unique_ptr<storage::embedded_postgres>& embedded) {
+  auto log = protocol::make_logger("storage");
+  database_endpoints endpoints;
+  if (cfg.database_url.empty()) {
+    storage::embedded_options options;
+    options.dir = cfg.database_embedded_dir;
+    std::string error;
+    embedded = storage::embedded_postgres::start(options, error);
+    if (!embedded) {
+      log->error(protocol::event("embedded postgres failed").add("error", error).str());
+      return std::nullopt;
+    }
+    for (const auto& note : embedded->notes()) {
+      log->info(protocol::event("embedded postgres").add("note", note).str());
+    }
+    log->info(protocol::event("embedded postgres ready")
+                .add("dir", embedded->dir())
+                .add("pid", embedded->pid())
+                .add("initialised_now", embedded->initialised_now() ? "true" : "false")
+                .str());
+    endpoints.owner_conninfo = embedded->conninfo("postgres");
+    endpoints.app_conninfo = embedded->conninfo("troupe_app");
+  } else {
+    std::string error;
+    auto app
+      = storage::with_login(cfg.database_url, "troupe_app", cfg.database_app_password, error);
+    if (!app) {
+      log->error(protocol::event("bad database.url").add("error", error).str());
+      return std::nullopt;
+    }
+    endpoints.owner_conninfo = cfg.database_url;
+    endpoints.app_conninfo = *app;
+  }
+  std::string error;
+  auto owner = storage::pg_connection::connect(endpoints.owner_conninfo, error);
+  if (!owner) {
+    log->error(protocol::event("cannot connect to postgres").add("error", error).str());
+    return std::nullopt;
+  }
+  auto applied = storage::migrate(*owner);
+  if (!applied) {
+    log->error(protocol::event("migrations failed")
+                 .add("error", protocol::describe(applied.error()))
+                 .add("context", caf::to_string(applied.error().context()))
+                 .str());
+    return std::nullopt;
+  }
+  for (const int version : *applied) {
+    log->info(protocol::event("migration applied").add("version", version).str());
+  }
+  auto version = storage::current_version(*owner);
+  log->info(protocol::event("schema ready").add("version", version ? *version : -1).str());
+  return endpoints;
+}
+
+// Binds the HTTP listener before anything slow starts, so a port in use fails at once.
+int listen_or_log(const config::settings& cfg) {
   std::string listen_error;
   const int listen_fd = open_listener(cfg.http_address, cfg.http_port, listen_error);
   if (listen_fd < 0) {
-    log->error(protocol::event("cannot listen")
-                 .add("address", cfg.http_address)
-                 .add("port", static_cast<std::int64_t>(cfg.http_port))
-                 .add("error", listen_error)
-                 .str());
-    return 1;
+    protocol::make_logger("node")->error(protocol::event("cannot listen")
+                                           .add("address", cfg.http_address)
+                                           .add("port", static_cast<std::int64_t>(cfg.http_port))
+                                           .add("error", listen_error)
+                                           .str());
   }
+  return listen_fd;
+}
+
+int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>& tls,
+          const database_endpoints& database, int listen_fd) {
+  sigset_t signals = shutdown_signals();
+  auto log = protocol::make_logger("node");
 
   caf::actor_system_config caf_cfg;
   caf_cfg.add_message_types<caf::id_block::troupe>();
@@ -137,6 +211,12 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   std::vector<actors::child_spec> children;
   children.push_back({"metrics", [metrics](caf::local_actor* self) {
                         return caf::actor_cast<caf::actor>(actors::spawn_metrics(self, metrics));
+                      }});
+  storage::db_pool_options pool;
+  pool.conninfo = database.app_conninfo;
+  pool.size = cfg.database_pool_size;
+  children.push_back({"db_pool", [pool](caf::local_actor* self) {
+                        return caf::actor_cast<caf::actor>(storage::spawn_db_pool(self, pool));
                       }});
   children.push_back({"http_front", [front](caf::local_actor* self) {
                         return http::spawn_http_front(self, front);
@@ -188,6 +268,7 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   signal_thread.join();
   sys.registry().erase(protocol::node_key);
   sys.registry().erase(protocol::metrics_key);
+  sys.registry().erase(protocol::db_pool_key);
   close_listener();
   if (reason && reason != caf::exit_reason::user_shutdown) {
     log->error(protocol::event("node supervisor gave up").add("reason", sys.render(reason)).str());
@@ -219,7 +300,7 @@ int run(int argc, char** argv) {
     std::cout << "troupe " << TROUPE_VERSION << '\n';
     return 0;
   }
-  if (command != "serve") {
+  if (command != "serve" && command != "migrate") {
     std::cerr << "troupe: unknown command \"" << command << "\" (see troupe --help)\n";
     return exit_usage;
   }
@@ -245,7 +326,30 @@ int run(int argc, char** argv) {
   troupe::protocol::setup_logging(cfg.log_format == "json" ? troupe::protocol::log_format::json
                                                            : troupe::protocol::log_format::text,
                                   cfg.log_level);
-  const int rc = serve(cfg, tls);
+  // Declared before the actor system inside serve(): stopped after every actor is gone.
+  std::unique_ptr<troupe::storage::embedded_postgres> embedded;
+  int listen_fd = -1;
+  if (command == "serve") {
+    listen_fd = listen_or_log(cfg);
+    if (listen_fd < 0) {
+      troupe::protocol::shutdown_logging();
+      return 1;
+    }
+  }
+  const auto database = prepare_database(cfg, embedded);
+  int rc = 1;
+  if (database) {
+    rc = command == "migrate" ? 0 : serve(cfg, tls, *database, listen_fd);
+  } else if (listen_fd >= 0) {
+    ::close(listen_fd);
+  }
+  if (embedded) {
+    embedded->stop();
+    auto log = troupe::protocol::make_logger("storage");
+    for (const auto& note : embedded->notes()) {
+      log->info(troupe::protocol::event("embedded postgres").add("note", note).str());
+    }
+  }
   troupe::protocol::shutdown_logging();
   return rc;
 }

@@ -1,4 +1,4 @@
-# Script mode: cmake -D EXE=... -D OUT=... -D LABELS=... -P caf_discover_tests.cmake
+# Script mode: cmake -D EXE=... -D OUT=... -D TIER=unit|integration -P caf_discover_tests.cmake
 # Asks a CAF 0.17 test binary for its suites (-a) and tests (-A suite) and writes one
 # add_test() per test into OUT, so each test runs in its own process (CAF_REQUIRE aborts).
 execute_process(COMMAND "${EXE}" -a OUTPUT_VARIABLE suites_out RESULT_VARIABLE rc)
@@ -7,6 +7,10 @@ if(NOT rc EQUAL 0)
 endif()
 string(REPLACE "\n" ";" suite_lines "${suites_out}")
 set(content "")
+set(extra "")
+if(TIER STREQUAL "integration")
+  set(extra "RESOURCE_LOCK troupe_integration_db") # they share one database: one at a time
+endif()
 foreach(suite_line IN LISTS suite_lines)
   if(NOT suite_line MATCHES "^  - (.+)$")
     continue()
@@ -23,10 +27,10 @@ foreach(suite_line IN LISTS suite_lines)
       set(name "${CMAKE_MATCH_1}")
       string(REGEX REPLACE "([][+.*()^$?|\\\\{}])" "\\\\\\1" rx "${name}")
       # Bracket arguments: regex backslashes and quotes need no further escaping.
-      set(id "unit/${suite}/${name}")
+      set(id "${TIER}/${suite}/${name}")
       string(APPEND content
         "add_test([==[${id}]==] [==[${EXE}]==] -n -v 4 -r 60 -s [==[^${suite_rx}$]==] -t [==[^${rx}$]==])\n"
-        "set_tests_properties([==[${id}]==] PROPERTIES FAIL_REGULAR_EXPRESSION \"tests: +0\\n\" TIMEOUT 90 LABELS unit)\n")
+        "set_tests_properties([==[${id}]==] PROPERTIES FAIL_REGULAR_EXPRESSION \"tests: +0\\n\" TIMEOUT 120 LABELS ${TIER} ${extra})\n")
     endif()
   endforeach()
 endforeach()

@@ -230,6 +230,9 @@ std::vector<key_descriptor> make_key_table() {
       "data directory of the embedded PostgreSQL");
   key("database.pool-size", unsigned_codec(&s::database_pool_size, 1, 1024),
       "PostgreSQL connections per node");
+  key("database.app-password", string_codec(&s::database_app_password),
+      "password of the server's login role troupe_app (database.url logs in as the owner)",
+      "(empty: no password, e.g. peer or trust authentication)");
   key("tenants.idle-timeout-s", unsigned_codec(&s::tenants_idle_timeout_s, 1),
       "a tenant actor idle for this many seconds is passivated");
   key("admin.token", string_codec(&s::admin_token),

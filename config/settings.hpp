@@ -34,6 +34,7 @@ struct settings {
   std::string database_url;
   std::string database_embedded_dir = "./var/pg";
   std::uint32_t database_pool_size = 8;
+  std::string database_app_password; ///< password of the troupe_app role (docs/storage.md)
   // [tenants]
   std::uint32_t tenants_idle_timeout_s = 300;
   // [admin]

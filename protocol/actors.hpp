@@ -19,5 +19,9 @@ using metrics_actor = caf::typed_actor<caf::replies_to<render_atom>::with<std::s
 /// actor re-registers, so callers look up at request time instead of caching a handle.
 inline constexpr caf::atom_value metrics_key = caf::atom("metrics");
 inline constexpr caf::atom_value node_key = caf::atom("node");
+inline constexpr caf::atom_value db_pool_key = caf::atom("db_pool");
+
+/// Anything that answers the readiness question (`node_supervisor`, the database pool).
+using readiness_actor = caf::typed_actor<caf::replies_to<ready_atom>::with<readiness>>;
 
 } // namespace troupe::protocol

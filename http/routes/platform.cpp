@@ -55,29 +55,42 @@ handler_fn healthz() {
 
 handler_fn readyz(const services& svc) {
   auto* sys = svc.system;
-  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
-    auto node = sys->registry().get<caf::actor>(protocol::node_key);
+  return [sys](const request&, const request_context&, const reply_fn& reply) {
+    // Two questions, one after the other: is every part of the node running, and does the
+    // database answer? Either failing makes the node not ready.
+    auto node = sys->registry().get<protocol::readiness_actor>(protocol::node_key);
     ask<protocol::readiness>(
       *sys, node, ask_timeout,
-      [reply, req_path = req.path, ctx](caf::expected<protocol::readiness> result) {
-        nlohmann::json checks = nlohmann::json::object();
-        bool ready = false;
-        if (result) {
-          ready = result->ready;
-          for (const auto& [name, status] : result->checks) {
-            checks[name] = status;
-          }
-        } else {
-          checks["node"] = "unreachable";
-        }
-        // Clustering arrives in a later issue; a single node is always "ok" here.
-        checks["cluster"] = "ok";
-        nlohmann::json body{{"status", ready ? "ready" : "unavailable"}, {"checks", checks}};
-        auto res = json_response(ready ? 200 : 503, body.dump());
-        if (!ready) {
-          res.headers.emplace_back("Retry-After", "1");
-        }
-        reply(std::move(res));
+      [sys, reply](caf::expected<protocol::readiness> node_result) {
+        auto db = sys->registry().get<protocol::readiness_actor>(protocol::db_pool_key);
+        ask<protocol::readiness>(
+          *sys, db, ask_timeout,
+          [reply, node_result](caf::expected<protocol::readiness> db_result) {
+            nlohmann::json checks = nlohmann::json::object();
+            bool ready = true;
+            auto merge = [&](const caf::expected<protocol::readiness>& r, const char* who) {
+              if (!r) {
+                ready = false;
+                checks[who] = "unreachable";
+                return;
+              }
+              ready = ready && r->ready;
+              for (const auto& [name, status] : r->checks) {
+                checks[name] = status;
+              }
+            };
+            merge(node_result, "node");
+            merge(db_result, "database");
+            // Clustering arrives in a later issue; a single node is always "ok" here.
+            checks["cluster"] = "ok";
+            nlohmann::json body{{"status", ready ? "ready" : "unavailable"}, {"checks", checks}};
+            auto res = json_response(ready ? 200 : 503, body.dump());
+            if (!ready) {
+              res.headers.emplace_back("Retry-After", "1");
+            }
+            reply(std::move(res));
+          },
+          protocol::ready_atom_v);
       },
       protocol::ready_atom_v);
   };

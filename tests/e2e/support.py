@@ -92,6 +92,11 @@ class Server:
         self.args = list(args)
         if port_zero:
             self.args.insert(0, "--http.port=0")
+        # scripts/test starts one throw-away PostgreSQL for the run; without it every server
+        # would initialise an embedded one of its own (seconds each).
+        test_pg = os.environ.get("TROUPE_TEST_PG")
+        if test_pg and not any(a.startswith("--database.url") for a in self.args):
+            self.args.append("--database.url=" + test_pg)
         self.env = dict(os.environ)
         for key in list(self.env):
             if key.startswith("TROUPE_") and key != "TROUPE_BIN":
@@ -116,6 +121,7 @@ class Server:
         if self.cwd is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="troupe-e2e-")
             self.cwd = self._tmp.name
+            os.chmod(self.cwd, 0o755)  # an embedded PostgreSQL runs as the postgres user
         self.proc = _retrying(lambda path: subprocess.Popen(
             [path, "serve"] + self.args, env=self.env, cwd=self.cwd,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE))

@@ -41,6 +41,7 @@ const std::vector<std::pair<std::string, std::string>> samples = {
   {"database.url", "\"postgresql://troupe@db/troupe\""},
   {"database.embedded-dir", "\"/var/lib/troupe/pg\""},
   {"database.pool-size", "4"},
+  {"database.app-password", "\"s3cret\""},
   {"tenants.idle-timeout-s", "60"},
   {"admin.token", "\"s3cret\""},
   {"auth.issuer", "\"issuer.test\""},
@@ -706,7 +707,7 @@ CAF_TEST(error messages stay on one line even for values with line breaks) {
 CAF_TEST(help_text lists the usage the commands and every key) {
   const auto text = help_text();
   CAF_CHECK(contains(text, "usage: troupe <command> [--config-file=PATH] [--group.key=value ...]"));
-  for (const auto* command : {"serve", "version", "--help"}) {
+  for (const auto* command : {"serve", "migrate", "version", "--help"}) {
     CAF_CHECK(contains(text, command));
   }
   for (const auto& key : known_keys()) {

@@ -1,0 +1,203 @@
+#include "storage/pg.hpp"
+
+#include "protocol/error.hpp"
+
+#include <libpq-fe.h>
+
+#include <cstdlib>
+
+namespace troupe::storage {
+
+namespace {
+
+void clear_result(pg_result* result) {
+  PQclear(result);
+}
+
+PGresult* raw(const std::shared_ptr<pg_result>& result) {
+  return result.get();
+}
+
+// What a client may be told about a failed statement, by SQLSTATE class.
+protocol::errc classify(std::string_view sqlstate) {
+  if (sqlstate == "23505" || sqlstate == "23503") {
+    return protocol::errc::conflict; // unique or foreign-key violation
+  }
+  const auto cls = sqlstate.substr(0, 2);
+  if (cls == "08" || cls == "53" || cls == "57" || sqlstate == "40001" || sqlstate == "40P01") {
+    return protocol::errc::service_unavailable; // connection, resources, shutdown, cancel
+  }
+  return protocol::errc::internal;
+}
+
+} // namespace
+
+std::optional<std::string> with_login(const std::string& conninfo, const std::string& user,
+                                      const std::string& password, std::string& error) {
+  char* parse_error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &parse_error);
+  if (options == nullptr) {
+    error = parse_error != nullptr ? parse_error : "cannot parse the connection string";
+    PQfreemem(parse_error);
+    return std::nullopt;
+  }
+  auto quote = [](std::string_view value) {
+    std::string out = "'";
+    for (const char c : value) {
+      if (c == '\\' || c == '\'') {
+        out.push_back('\\');
+      }
+      out.push_back(c);
+    }
+    return out + "'";
+  };
+  std::string out;
+  for (auto* o = options; o->keyword != nullptr; ++o) {
+    const std::string_view keyword = o->keyword;
+    if (keyword == "user" || keyword == "password" || o->val == nullptr) {
+      continue;
+    }
+    out += std::string{keyword} + "=" + quote(o->val) + " ";
+  }
+  PQconninfoFree(options);
+  out += "user=" + quote(user);
+  if (!password.empty()) {
+    out += " password=" + quote(password);
+  }
+  return out;
+}
+
+pg_rows::pg_rows(pg_result* result) : result_(result, clear_result) {}
+
+int pg_rows::size() const {
+  return result_ ? PQntuples(raw(result_)) : 0;
+}
+
+int pg_rows::columns() const {
+  return result_ ? PQnfields(raw(result_)) : 0;
+}
+
+std::string_view pg_rows::get(int row, int column) const {
+  const auto* r = raw(result_);
+  return {PQgetvalue(r, row, column), static_cast<std::size_t>(PQgetlength(r, row, column))};
+}
+
+bool pg_rows::is_null(int row, int column) const {
+  return PQgetisnull(raw(result_), row, column) == 1;
+}
+
+std::optional<std::string> pg_rows::optional(int row, int column) const {
+  if (is_null(row, column)) {
+    return std::nullopt;
+  }
+  return std::string{get(row, column)};
+}
+
+std::size_t pg_rows::affected() const {
+  if (!result_) {
+    return 0;
+  }
+  const char* n = PQcmdTuples(raw(result_));
+  return n[0] == '\0' ? 0 : static_cast<std::size_t>(std::strtoull(n, nullptr, 10));
+}
+
+std::unique_ptr<pg_connection> pg_connection::connect(const std::string& conninfo,
+                                                      std::string& error) {
+  PGconn* conn = PQconnectdb(conninfo.c_str());
+  if (conn == nullptr) {
+    error = "out of memory";
+    return nullptr;
+  }
+  // Notices (such as "relation already exists, skipping") would go to stderr.
+  PQsetNoticeProcessor(
+    conn, [](void*, const char*) {}, nullptr);
+  if (PQstatus(conn) != CONNECTION_OK) {
+    error = PQerrorMessage(conn);
+    while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) {
+      error.pop_back();
+    }
+    PQfinish(conn);
+    return nullptr;
+  }
+  return std::unique_ptr<pg_connection>{new pg_connection(conn)};
+}
+
+pg_connection::pg_connection(pg_conn* conn) : conn_(conn) {}
+
+pg_connection::~pg_connection() {
+  PQfinish(conn_);
+}
+
+bool pg_connection::healthy() const {
+  return PQstatus(conn_) == CONNECTION_OK;
+}
+
+bool pg_connection::reset() {
+  prepared_.clear();
+  PQreset(conn_);
+  return healthy();
+}
+
+int pg_connection::backend_pid() const {
+  return PQbackendPID(conn_);
+}
+
+caf::error pg_connection::failure(pg_result* result, std::string_view what) {
+  auto* r = result;
+  std::string sqlstate;
+  std::string message;
+  if (r != nullptr) {
+    if (const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE)) {
+      sqlstate = state;
+    }
+    message = PQresultErrorMessage(r);
+    PQclear(r);
+  }
+  if (message.empty()) {
+    message = PQerrorMessage(conn_);
+  }
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
+    message.pop_back();
+  }
+  // No SQLSTATE and a broken connection: the server went away.
+  const auto code = sqlstate.empty() && !healthy() ? protocol::errc::service_unavailable
+                    : sqlstate.empty()             ? protocol::errc::internal
+                                                   : classify(sqlstate);
+  return caf::make_error(code, std::string{what}, sqlstate, message);
+}
+
+caf::expected<pg_rows> pg_connection::execute(const pg_statement& statement,
+                                              const pg_params& params) {
+  auto* conn = conn_;
+  if (prepared_.count(statement.name) == 0) {
+    auto* prepared = PQprepare(conn, statement.name, statement.sql, 0, nullptr);
+    if (PQresultStatus(prepared) != PGRES_COMMAND_OK) {
+      return failure(prepared, statement.name);
+    }
+    PQclear(prepared);
+    prepared_.insert(statement.name);
+  }
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) {
+    values.push_back(p ? p->c_str() : nullptr);
+  }
+  auto* result = PQexecPrepared(conn, statement.name, static_cast<int>(values.size()),
+                                values.data(), nullptr, nullptr, 0);
+  const auto status = PQresultStatus(result);
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    return failure(result, statement.name);
+  }
+  return pg_rows{result};
+}
+
+caf::expected<pg_rows> pg_connection::exec(const std::string& sql) {
+  auto* result = PQexec(conn_, sql.c_str());
+  const auto status = PQresultStatus(result);
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+    return failure(result, "exec");
+  }
+  return pg_rows{result};
+}
+
+} // namespace troupe::storage
