@@ -1,11 +1,14 @@
 // Composition root: load configuration → actor system → supervision tree → wait for a
 // signal or an escalation → shut down in order.
 
+#include "actors/auth/password_hasher.hpp"
 #include "actors/metrics/metrics.hpp"
 #include "actors/metrics/metrics_registry.hpp"
 #include "actors/supervisor/supervisor.hpp"
+#include "actors/tenants/tenants_service.hpp"
 #include "config/settings.hpp"
 #include "http/front.hpp"
+#include "http/routes/admin.hpp"
 #include "protocol/actors.hpp"
 #include "protocol/error.hpp"
 #include "protocol/logging.hpp"
@@ -27,12 +30,16 @@
 #include <atomic>
 #include <csignal>
 #include <cstring>
+#include <fcntl.h>
+#include <fstream>
 #include <iostream>
 #include <netdb.h>
 #include <optional>
 #include <pthread.h>
 #include <string>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 #include <variant>
@@ -160,6 +167,54 @@ prepare_database(const config::settings& cfg,
   return endpoints;
 }
 
+// admin.token, or the one kept in ./var/admin-token, or a new one: 32 random bytes, written
+// there (0600) and printed once on stdout. Never logged.
+std::optional<std::string> resolve_admin_token(const config::settings& cfg) {
+  if (!cfg.admin_token.empty()) {
+    return cfg.admin_token;
+  }
+  auto log = protocol::make_logger("node");
+  const std::string dir = "./var";
+  const std::string path = dir + "/admin-token";
+  if (std::ifstream in{path}; in) {
+    std::string token;
+    std::getline(in, token);
+    if (!token.empty()) {
+      return token;
+    }
+  }
+  unsigned char bytes[32];
+  if (::getrandom(bytes, sizeof(bytes), 0) != static_cast<ssize_t>(sizeof(bytes))) {
+    log->error(
+      protocol::event("cannot generate admin token").add("error", std::strerror(errno)).str());
+    return std::nullopt;
+  }
+  static constexpr char alphabet[]
+    = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string token = "tra_";
+  for (const unsigned char b : bytes) {
+    token.push_back(alphabet[b & 0x3f]); // 32 × 6 bits of the 256 random ones
+  }
+  ::mkdir(dir.c_str(), 0700);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const std::string line = token + "\n";
+  if (fd < 0 || ::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+    log->error(protocol::event("cannot store admin token")
+                 .add("path", path)
+                 .add("error", std::strerror(errno))
+                 .str());
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    return std::nullopt;
+  }
+  ::close(fd);
+  // On stderr, not in the log stream on stdout: a secret has no business in collected logs.
+  std::cerr << "troupe: admin token (shown once; kept in " << path << "): " << token << std::endl;
+  log->info(protocol::event("admin token generated").add("path", path).str());
+  return token;
+}
+
 // Binds the HTTP listener before anything slow starts, so a port in use fails at once.
 int listen_or_log(const config::settings& cfg) {
   std::string listen_error;
@@ -175,7 +230,7 @@ int listen_or_log(const config::settings& cfg) {
 }
 
 int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>& tls,
-          const database_endpoints& database, int listen_fd) {
+          const database_endpoints& database, int listen_fd, const std::string& admin_token) {
   sigset_t signals = shutdown_signals();
   auto log = protocol::make_logger("node");
 
@@ -205,6 +260,7 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   front.shutdown_grace = std::chrono::milliseconds{cfg.http_shutdown_grace_ms};
   front.display_address = bracketed(cfg.http_address);
   front.svc.system = &sys;
+  front.svc.admin_token_digest = http::routes::admin_token_digest(admin_token);
   front.metrics = metrics;
   front.log = protocol::make_logger("http");
 
@@ -217,6 +273,19 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   pool.size = cfg.database_pool_size;
   children.push_back({"db_pool", [pool](caf::local_actor* self) {
                         return caf::actor_cast<caf::actor>(storage::spawn_db_pool(self, pool));
+                      }});
+  actors::argon2_params argon2;
+  argon2.memory_kib = cfg.auth_argon2_memory_kib;
+  argon2.iterations = cfg.auth_argon2_iterations;
+  argon2.parallelism = cfg.auth_argon2_parallelism;
+  const std::size_t hash_workers = std::max(1u, std::thread::hardware_concurrency());
+  children.push_back({"password_hasher", [argon2, hash_workers](caf::local_actor* self) {
+                        auto hasher = actors::spawn_password_hasher(self, argon2, hash_workers);
+                        self->system().registry().put(protocol::hasher_key, hasher);
+                        return caf::actor_cast<caf::actor>(hasher);
+                      }});
+  children.push_back({"tenants", [](caf::local_actor* self) {
+                        return caf::actor_cast<caf::actor>(actors::spawn_tenants_service(self));
                       }});
   children.push_back({"http_front", [front](caf::local_actor* self) {
                         return http::spawn_http_front(self, front);
@@ -269,6 +338,8 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   sys.registry().erase(protocol::node_key);
   sys.registry().erase(protocol::metrics_key);
   sys.registry().erase(protocol::db_pool_key);
+  sys.registry().erase(protocol::hasher_key);
+  sys.registry().erase(protocol::tenants_key);
   close_listener();
   if (reason && reason != caf::exit_reason::user_shutdown) {
     log->error(protocol::event("node supervisor gave up").add("reason", sys.render(reason)).str());
@@ -339,7 +410,12 @@ int run(int argc, char** argv) {
   const auto database = prepare_database(cfg, embedded);
   int rc = 1;
   if (database) {
-    rc = command == "migrate" ? 0 : serve(cfg, tls, *database, listen_fd);
+    const auto admin_token = command == "serve" ? resolve_admin_token(cfg) : std::nullopt;
+    if (command == "migrate") {
+      rc = 0;
+    } else if (admin_token) {
+      rc = serve(cfg, tls, *database, listen_fd, *admin_token);
+    }
   } else if (listen_fd >= 0) {
     ::close(listen_fd);
   }

@@ -250,6 +250,12 @@ std::vector<key_descriptor> make_key_table() {
   key("auth.key-encryption-key", string_codec(&s::auth_key_encryption_key),
       "encrypts the signing keys at rest (a secret)",
       "(empty: generated at first start, kept in ./var/)");
+  key("auth.argon2-memory-kib", unsigned_codec(&s::auth_argon2_memory_kib, 8, 4194304),
+      "argon2id memory cost of password hashes, in KiB");
+  key("auth.argon2-iterations", unsigned_codec(&s::auth_argon2_iterations, 1, 100),
+      "argon2id passes over the memory per password hash");
+  key("auth.argon2-parallelism", unsigned_codec(&s::auth_argon2_parallelism, 1, 64),
+      "argon2id lanes (threads) per password hash");
   key("limits.principal", rate_codec(&s::limits_principal),
       "[requests,seconds] per principal (user or API key)");
   key("limits.tenant", rate_codec(&s::limits_tenant), "[requests,seconds] per tenant");

@@ -210,6 +210,13 @@ std::optional<config_error> check_consistency(const settings& result) {
                          "at most jobs.retry-max-ms = " + std::to_string(result.jobs_retry_max_ms),
                          anywhere);
   }
+  // argon2 needs at least 8 KiB of memory per lane; below that every hash would fail.
+  if (result.auth_argon2_memory_kib < 8 * result.auth_argon2_parallelism) {
+    return invalid_value("auth.argon2-memory-kib", std::to_string(result.auth_argon2_memory_kib),
+                         "at least 8 × auth.argon2-parallelism = "
+                           + std::to_string(8 * result.auth_argon2_parallelism),
+                         anywhere);
+  }
   return std::nullopt;
 }
 

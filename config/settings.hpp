@@ -46,6 +46,9 @@ struct settings {
   std::uint32_t auth_max_failures = 10;
   std::uint32_t auth_key_rotation_days = 30;
   std::string auth_key_encryption_key;
+  std::uint32_t auth_argon2_memory_kib = 19456;
+  std::uint32_t auth_argon2_iterations = 2;
+  std::uint32_t auth_argon2_parallelism = 1;
   // [limits]
   rate_window limits_principal{600, 60};
   rate_window limits_tenant{6000, 60};

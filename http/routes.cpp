@@ -1,5 +1,6 @@
 #include "http/routes.hpp"
 
+#include "http/routes/admin.hpp"
 #include "http/routes/platform.hpp"
 
 namespace troupe::http {
@@ -13,6 +14,18 @@ std::shared_ptr<router> make_router(const services& svc) {
   r->add({verb::get, "/metrics", routes::metrics(svc), "Prometheus metrics"});
   r->add({verb::get, "/openapi.json", routes::openapi(), "this API's OpenAPI document"});
   r->add({verb::get, "/problems/{code}", routes::problem_page(), "problem type documentation"});
+  // Platform administration (API.md "Platform"): admin.token only.
+  using routes::admin_only;
+  r->add({verb::post, "/admin/v1/tenants", admin_only(svc, routes::create_tenant(svc)),
+          "create a tenant and its owner"});
+  r->add(
+    {verb::get, "/admin/v1/tenants", admin_only(svc, routes::list_tenants(svc)), "list tenants"});
+  r->add({verb::get, "/admin/v1/tenants/{tenant}", admin_only(svc, routes::get_tenant(svc)),
+          "a tenant by id or slug"});
+  r->add({verb::patch, "/admin/v1/tenants/{tenant}", admin_only(svc, routes::update_tenant(svc)),
+          "change a tenant"});
+  r->add({verb::del, "/admin/v1/tenants/{tenant}", admin_only(svc, routes::delete_tenant(svc)),
+          "delete a tenant and purge its data"});
   return r;
 }
 

@@ -5,6 +5,7 @@
 #include <caf/fwd.hpp>
 
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace troupe::http {
@@ -13,6 +14,8 @@ namespace troupe::http {
 /// see protocol/actors.hpp) and static documents.
 struct services {
   caf::actor_system* system = nullptr;
+  /// SHA-256 of admin.token (32 bytes); the token itself is not kept here.
+  std::string admin_token_digest;
 };
 
 /// Every endpoint of the server, one line each (the table is in routes.cpp).

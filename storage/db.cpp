@@ -68,7 +68,17 @@ caf::expected<db_reply> run_work(connection_state& st, db_work& work) {
     return err;
   };
   if (auto begun = conn.exec("BEGIN"); !begun) {
-    return fail(std::move(begun.error()));
+    // PQstatus cannot see that an idle session died (a PostgreSQL restart, a terminated
+    // backend): BEGIN is the first thing to find out. Nothing has run yet, so reconnecting
+    // and beginning again is safe; a second failure is real.
+    if (conn.healthy()) {
+      return fail(std::move(begun.error()));
+    }
+    st.conn.reset();
+    if (auto err = ensure_connected(st)) {
+      return err;
+    }
+    return run_work(st, work);
   }
   if (work.tenant) {
     if (auto set = conn.execute(set_tenant_sql, {work.tenant}); !set) {

@@ -80,6 +80,13 @@ caf::expected<std::vector<int>> migrate(pg_connection& conn) {
 }
 
 caf::expected<int> current_version(pg_connection& conn) {
+  auto exists = conn.exec("SELECT to_regclass('schema_migrations') IS NOT NULL");
+  if (!exists) {
+    return std::move(exists.error());
+  }
+  if (exists->get(0, 0) != "t") {
+    return 0; // never migrated
+  }
   auto rows = conn.exec("SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (!rows) {
     return std::move(rows.error());

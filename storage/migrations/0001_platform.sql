@@ -2,11 +2,15 @@
 -- Runs as the migrating role, which owns every table. The server logs in as troupe_app:
 -- not an owner, no BYPASSRLS, so forced row-level security applies to everything it reads.
 
+-- Roles belong to the whole cluster: two databases migrating at once may both try to create
+-- it, and the loser sees duplicate_object or a unique violation on pg_authid.
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'troupe_app') THEN
     CREATE ROLE troupe_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOINHERIT;
   END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+  NULL;
 END
 $$;
 

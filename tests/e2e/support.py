@@ -88,7 +88,7 @@ class Server:
     afterwards) unless `cwd` is given, so that nothing the server writes under ./var lands in
     the source tree or leaks between servers."""
 
-    def __init__(self, *args, env=None, port_zero=True, cwd=None):
+    def __init__(self, *args, env=None, port_zero=True, cwd=None, admin_token=True):
         self.args = list(args)
         if port_zero:
             self.args.insert(0, "--http.port=0")
@@ -97,6 +97,13 @@ class Server:
         test_pg = os.environ.get("TROUPE_TEST_PG")
         if test_pg and not any(a.startswith("--database.url") for a in self.args):
             self.args.append("--database.url=" + test_pg)
+        # A server without admin.token generates one and prints it on stderr; tests that are
+        # not about that give it one (admin_token=False leaves it unset).
+        if admin_token and not any(a.startswith("--admin.token") for a in self.args):
+            self.admin_token = "tra_e2e_" + os.urandom(16).hex()
+            self.args.append("--admin.token=" + self.admin_token)
+        else:
+            self.admin_token = None
         self.env = dict(os.environ)
         for key in list(self.env):
             if key.startswith("TROUPE_") and key != "TROUPE_BIN":

@@ -50,6 +50,9 @@ const std::vector<std::pair<std::string, std::string>> samples = {
   {"auth.max-failures", "5"},
   {"auth.key-rotation-days", "7"},
   {"auth.key-encryption-key", "\"kek\""},
+  {"auth.argon2-memory-kib", "65536"},
+  {"auth.argon2-iterations", "3"},
+  {"auth.argon2-parallelism", "2"},
   {"limits.principal", "[100,10]"},
   {"limits.tenant", "[1000,10]"},
   {"limits.anonymous", "[5,1]"},
@@ -208,6 +211,13 @@ CAF_TEST(the HTTP limits beyond API.md have their documented defaults) {
   CAF_CHECK_EQUAL(s.http_idle_timeout_ms, 60000u);
   CAF_CHECK_EQUAL(s.http_max_connections, 10000u);
   CAF_CHECK_EQUAL(s.http_shutdown_grace_ms, 10000u);
+}
+
+CAF_TEST(the argon2 costs beyond API.md default to the OWASP recommendation) {
+  const auto s = loaded({});
+  CAF_CHECK_EQUAL(s.auth_argon2_memory_kib, 19456u);
+  CAF_CHECK_EQUAL(s.auth_argon2_iterations, 2u);
+  CAF_CHECK_EQUAL(s.auth_argon2_parallelism, 1u);
 }
 
 CAF_TEST(http.threads defaults to the number of cores) {
@@ -574,6 +584,12 @@ CAF_TEST(integer keys enforce their ranges) {
     {"auth.max-failures", "0"},
     {"auth.key-rotation-days", "0"},
     {"webhooks.disable-after", "0"},
+    {"auth.argon2-memory-kib", "7"},
+    {"auth.argon2-memory-kib", "4194305"},
+    {"auth.argon2-iterations", "0"},
+    {"auth.argon2-iterations", "101"},
+    {"auth.argon2-parallelism", "0"},
+    {"auth.argon2-parallelism", "65"},
   };
   for (const auto& [key, raw] : bad) {
     check_invalid(key, raw);
@@ -588,6 +604,12 @@ CAF_TEST(integer keys enforce their ranges) {
     {"jobs.concurrency", "10000"},
     {"audit.retention-days", "0"},
     {"quota.requests-per-month", "0"},
+    {"auth.argon2-memory-kib", "8"},
+    {"auth.argon2-memory-kib", "4194304"},
+    {"auth.argon2-iterations", "1"},
+    {"auth.argon2-iterations", "100"},
+    {"auth.argon2-parallelism", "1"},
+    {"auth.argon2-parallelism", "64"},
   };
   for (const auto& [key, raw] : good) {
     check_valid(key, raw);
@@ -733,4 +755,13 @@ CAF_TEST(process_environment reads the environment of the process) {
   const auto probe = env.find("TROUPE_CONFIG_UNIT_PROBE");
   CAF_REQUIRE(probe != env.end());
   CAF_CHECK_EQUAL(probe->second, "a=b");
+}
+
+CAF_TEST(argon2 memory below eight KiB per lane is refused) {
+  auto result = load({"--auth.argon2-memory-kib=64", "--auth.argon2-parallelism=16"}, {});
+  auto* err = std::get_if<config_error>(&result);
+  CAF_REQUIRE(err != nullptr);
+  CAF_CHECK_EQUAL(err->key, "auth.argon2-memory-kib");
+  CAF_CHECK(std::holds_alternative<settings>(
+    load({"--auth.argon2-memory-kib=128", "--auth.argon2-parallelism=16"}, {})));
 }

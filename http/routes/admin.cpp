@@ -1,0 +1,516 @@
+#include "http/routes/admin.hpp"
+
+#include "http/ask.hpp"
+#include "protocol/error.hpp"
+#include "protocol/tenants.hpp"
+
+#include <caf/actor_registry.hpp>
+#include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <set>
+
+namespace troupe::http::routes {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::string sha256(std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
+  return std::string{reinterpret_cast<const char*>(digest), length};
+}
+
+// -- cursors: base64url of the last tenant id ------------------------------------------------
+
+constexpr std::string_view b64url
+  = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string encode_cursor(std::string_view id) {
+  std::string out;
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (const unsigned char c : id) {
+    buffer = (buffer << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out.push_back(b64url[(buffer >> bits) & 0x3f]);
+    }
+  }
+  if (bits > 0) {
+    out.push_back(b64url[(buffer << (6 - bits)) & 0x3f]);
+  }
+  return out;
+}
+
+std::optional<std::string> decode_cursor(std::string_view cursor) {
+  std::string out;
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (const char c : cursor) {
+    const auto pos = b64url.find(c);
+    if (pos == std::string_view::npos) {
+      return std::nullopt;
+    }
+    buffer = (buffer << 6) | static_cast<std::uint32_t>(pos);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+bool is_uuid(std::string_view s) {
+  if (s.size() != 36) {
+    return false;
+  }
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash != (s[i] == '-') || (!dash && !std::isxdigit(static_cast<unsigned char>(s[i])))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// -- request bodies ------------------------------------------------------------------------
+
+bool is_json_media_type(std::string_view content_type) {
+  const auto semicolon = content_type.find(';');
+  auto media = content_type.substr(0, semicolon);
+  while (!media.empty() && media.back() == ' ') {
+    media.remove_suffix(1);
+  }
+  std::string lower{media};
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lower == "application/json";
+}
+
+// The JSON object in the body, or the problem response to send instead.
+std::optional<json> json_object_body(const request& req, const request_context& ctx,
+                                     const reply_fn& reply) {
+  if (!is_json_media_type(req.header("Content-Type"))) {
+    reply(problem_response(protocol::errc::unsupported_media_type, req, ctx,
+                           "send the body as Content-Type: application/json"));
+    return std::nullopt;
+  }
+  auto body = json::parse(req.body, nullptr, false);
+  if (body.is_discarded()) {
+    reply(problem_response(protocol::errc::bad_request, req, ctx, "the body is not valid JSON"));
+    return std::nullopt;
+  }
+  if (!body.is_object()) {
+    protocol::problem p;
+    p.code = protocol::errc::validation_failed;
+    p.detail = "the body must be a JSON object";
+    p.instance = req.path;
+    p.request_id = ctx.request_id;
+    p.errors.push_back({"", "must be an object"});
+    reply(problem_response(p));
+    return std::nullopt;
+  }
+  return body;
+}
+
+// Collects field errors, then answers 400 validation-failed if there were any.
+class validator {
+public:
+  void error(std::string pointer, std::string message) {
+    errors_.push_back({std::move(pointer), std::move(message)});
+  }
+
+  void only(const json& object, const std::set<std::string>& allowed, const std::string& base) {
+    for (const auto& [key, value] : object.items()) {
+      if (allowed.count(key) == 0) {
+        error(base + "/" + key, "unknown field");
+      }
+    }
+  }
+
+  // A string member of 1..max characters (UTF-8 code points), or nullopt with an error.
+  std::optional<std::string> text(const json& object, const std::string& key,
+                                  const std::string& pointer, std::size_t min, std::size_t max,
+                                  bool required) {
+    auto it = object.find(key);
+    if (it == object.end()) {
+      if (required) {
+        error(pointer, "is required");
+      }
+      return std::nullopt;
+    }
+    if (!it->is_string()) {
+      error(pointer, "must be a string");
+      return std::nullopt;
+    }
+    auto value = it->get<std::string>();
+    const auto chars
+      = static_cast<std::size_t>(std::count_if(value.begin(), value.end(), [](char c) {
+          return (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+        }));
+    if (chars < min || chars > max) {
+      error(pointer,
+            "must be " + std::to_string(min) + " to " + std::to_string(max) + " characters");
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  bool failed() const {
+    return !errors_.empty();
+  }
+
+  response problem(const request& req, const request_context& ctx) const {
+    protocol::problem p;
+    p.code = protocol::errc::validation_failed;
+    p.instance = req.path;
+    p.request_id = ctx.request_id;
+    p.errors = errors_;
+    return problem_response(p);
+  }
+
+private:
+  std::vector<protocol::field_error> errors_;
+};
+
+bool valid_slug(const std::string& slug) {
+  if (slug.size() < 2 || slug.size() > 63) {
+    return false;
+  }
+  auto ok = [](char c, bool first) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (!first && c == '-');
+  };
+  for (std::size_t i = 0; i < slug.size(); ++i) {
+    if (!ok(slug[i], i == 0)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool valid_email(const std::string& email) {
+  const auto at = email.find('@');
+  if (at == std::string::npos || at == 0 || at + 1 >= email.size()
+      || email.find('@', at + 1) != std::string::npos || email.size() > 254) {
+    return false;
+  }
+  return std::none_of(email.begin(), email.end(),
+                      [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
+}
+
+std::string lower_ascii(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// limits: {"principal"|"tenant"|"anonymous"|"inbound": [n, s], "requests_per_month": n}
+void check_limits(validator& v, const json& limits) {
+  if (!limits.is_object()) {
+    v.error("/limits", "must be an object");
+    return;
+  }
+  v.only(limits, {"principal", "tenant", "anonymous", "inbound", "requests_per_month"}, "/limits");
+  for (const auto& [key, value] : limits.items()) {
+    const auto pointer = "/limits/" + key;
+    if (key == "requests_per_month") {
+      if (!value.is_number_unsigned()) {
+        v.error(pointer, "must be a non-negative integer");
+      }
+    } else if (key != "requests_per_month"
+               && (key == "principal" || key == "tenant" || key == "anonymous"
+                   || key == "inbound")) {
+      const bool ok = value.is_array() && value.size() == 2 && value[0].is_number_unsigned()
+                      && value[1].is_number_unsigned() && value[0].get<std::uint64_t>() > 0
+                      && value[1].get<std::uint64_t>() > 0
+                      && value[0].get<std::uint64_t>() <= 4294967295u
+                      && value[1].get<std::uint64_t>() <= 4294967295u;
+      if (!ok) {
+        v.error(pointer, "must be [requests, seconds], two positive integers");
+      }
+    }
+  }
+}
+
+void check_settings(validator& v, const json& settings) {
+  if (!settings.is_object()) {
+    v.error("/settings", "must be an object");
+    return;
+  }
+  v.only(settings, {"signup"}, "/settings");
+  if (auto it = settings.find("signup"); it != settings.end()) {
+    if (!it->is_string() || (*it != "open" && *it != "closed")) {
+      v.error("/settings/signup", "must be \"open\" or \"closed\"");
+    }
+  }
+}
+
+// -- answers -------------------------------------------------------------------------------
+
+json tenant_json(const protocol::tenant_record& t) {
+  json body{{"id", t.id},
+            {"slug", t.slug},
+            {"name", t.name},
+            {"plan", t.plan},
+            {"status", t.status},
+            {"limits", json::parse(t.limits, nullptr, false)},
+            {"settings", json::parse(t.settings, nullptr, false)},
+            {"created_at", t.created_at}};
+  if (!t.owner_id.empty()) {
+    body["owner"] = {{"id", t.owner_id}, {"email", t.owner_email}};
+  }
+  return body;
+}
+
+response failure(const caf::error& err, const request& req, const request_context& ctx) {
+  const auto code = protocol::to_errc(err);
+  std::string detail;
+  if (code == protocol::errc::conflict) {
+    detail = "the slug is taken";
+  } else if (code == protocol::errc::not_found) {
+    detail = "no tenant has this id or slug";
+  }
+  auto res = problem_response(code, req, ctx, detail);
+  if (code == protocol::errc::service_unavailable) {
+    res.headers.emplace_back("Retry-After", "1");
+  }
+  return res;
+}
+
+protocol::tenants_actor tenants(caf::actor_system& sys) {
+  return sys.registry().get<protocol::tenants_actor>(protocol::tenants_key);
+}
+
+// Asks the tenants actor and answers with `status` and the tenant, or with the problem.
+template <class... Ts>
+void ask_tenant(caf::actor_system& sys, const request& req, const request_context& ctx,
+                const reply_fn& reply, int status, Ts&&... xs) {
+  ask<protocol::tenant_record>(
+    sys, tenants(sys), ask_timeout,
+    [req, ctx, reply, status](caf::expected<protocol::tenant_record> result) {
+      if (!result) {
+        reply(failure(result.error(), req, ctx));
+        return;
+      }
+      auto res = json_response(status, tenant_json(*result).dump());
+      if (status == 201) {
+        res.headers.emplace_back("Location", "/admin/v1/tenants/" + result->id);
+      }
+      reply(std::move(res));
+    },
+    std::forward<Ts>(xs)...);
+}
+
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const auto pair = query.substr(0, amp);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      std::string value;
+      if (eq != std::string_view::npos && !percent_decode(pair.substr(eq + 1), value)) {
+        return std::string{"\x01"}; // undecodable: fails any validation below
+      }
+      return value;
+    }
+    if (amp == std::string_view::npos) {
+      break;
+    }
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+std::string admin_token_digest(std::string_view token) {
+  return sha256(token);
+}
+
+handler_fn admin_only(const services& svc, handler_fn inner) {
+  return [digest = svc.admin_token_digest, inner = std::move(inner)](
+           const request& req, const request_context& ctx, const reply_fn& reply) {
+    const auto authorization = req.header("Authorization");
+    constexpr std::string_view scheme = "bearer ";
+    bool ok = false;
+    if (authorization.size() > scheme.size() && digest.size() == 32) {
+      std::string prefix{authorization.substr(0, scheme.size())};
+      ok = lower_ascii(prefix) == scheme;
+      const auto presented = sha256(authorization.substr(scheme.size()));
+      // Fixed-length digests compared in constant time: neither length nor content leaks.
+      ok = (CRYPTO_memcmp(presented.data(), digest.data(), 32) == 0) && ok;
+    }
+    if (!ok) {
+      auto res = problem_response(protocol::errc::unauthenticated, req, ctx,
+                                  "send Authorization: Bearer <admin.token>");
+      res.headers.emplace_back("WWW-Authenticate", "Bearer");
+      reply(std::move(res));
+      return;
+    }
+    inner(req, ctx, reply);
+  };
+}
+
+handler_fn create_tenant(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    auto body = json_object_body(req, ctx, reply);
+    if (!body) {
+      return;
+    }
+    validator v;
+    v.only(*body, {"slug", "name", "owner", "plan"}, "");
+    protocol::tenant_creation c;
+    if (auto slug = v.text(*body, "slug", "/slug", 2, 63, true)) {
+      if (valid_slug(*slug)) {
+        c.slug = std::move(*slug);
+      } else {
+        v.error("/slug", "must match ^[a-z0-9][a-z0-9-]{1,62}$");
+      }
+    }
+    if (auto name = v.text(*body, "name", "/name", 1, 200, true)) {
+      c.name = std::move(*name);
+    }
+    c.plan = v.text(*body, "plan", "/plan", 1, 64, false).value_or("free");
+    auto owner = body->find("owner");
+    if (owner == body->end()) {
+      v.error("/owner", "is required");
+    } else if (!owner->is_object()) {
+      v.error("/owner", "must be an object");
+    } else {
+      v.only(*owner, {"email", "password"}, "/owner");
+      if (auto email = v.text(*owner, "email", "/owner/email", 3, 254, true)) {
+        if (valid_email(*email)) {
+          c.owner_email = lower_ascii(std::move(*email));
+        } else {
+          v.error("/owner/email", "must be an email address");
+        }
+      }
+      if (auto password = v.text(*owner, "password", "/owner/password", 10, 1024, true)) {
+        c.owner_password = std::move(*password);
+      }
+    }
+    if (v.failed()) {
+      reply(v.problem(req, ctx));
+      return;
+    }
+    ask_tenant(*sys, req, ctx, reply, 201, protocol::create_atom_v, std::move(c));
+  };
+}
+
+handler_fn list_tenants(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    protocol::tenant_query q;
+    if (auto limit = query_param(req.query, "limit")) {
+      const bool digits = !limit->empty() && limit->size() <= 3
+                          && std::all_of(limit->begin(), limit->end(),
+                                         [](unsigned char c) { return std::isdigit(c) != 0; });
+      const auto n = digits ? std::stoul(*limit) : 0UL;
+      if (n < 1 || n > 200) {
+        reply(problem_response(protocol::errc::bad_request, req, ctx,
+                               "limit must be an integer from 1 to 200"));
+        return;
+      }
+      q.limit = static_cast<std::uint32_t>(n);
+    }
+    if (auto cursor = query_param(req.query, "cursor")) {
+      auto id = decode_cursor(*cursor);
+      if (!id || !is_uuid(*id)) {
+        reply(problem_response(protocol::errc::bad_request, req, ctx, "invalid cursor"));
+        return;
+      }
+      q.after = std::move(*id);
+    }
+    ask<protocol::tenant_page>(
+      *sys, tenants(*sys), ask_timeout,
+      [req, ctx, reply](caf::expected<protocol::tenant_page> page) {
+        if (!page) {
+          reply(failure(page.error(), req, ctx));
+          return;
+        }
+        json data = json::array();
+        for (const auto& t : page->data) {
+          data.push_back(tenant_json(t));
+        }
+        json body{{"data", std::move(data)},
+                  {"next_cursor", page->next_cursor.empty()
+                                    ? json(nullptr)
+                                    : json(encode_cursor(page->next_cursor))}};
+        reply(json_response(200, body.dump()));
+      },
+      protocol::list_atom_v, std::move(q));
+  };
+}
+
+handler_fn get_tenant(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    ask_tenant(*sys, req, ctx, reply, 200, caf::get_atom_v, ctx.param("tenant"));
+  };
+}
+
+handler_fn update_tenant(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    auto body = json_object_body(req, ctx, reply);
+    if (!body) {
+      return;
+    }
+    validator v;
+    v.only(*body, {"name", "plan", "status", "limits", "settings"}, "");
+    protocol::tenant_update u;
+    u.name = v.text(*body, "name", "/name", 1, 200, false).value_or("");
+    u.plan = v.text(*body, "plan", "/plan", 1, 64, false).value_or("");
+    if (auto status = v.text(*body, "status", "/status", 1, 16, false)) {
+      if (*status == "active" || *status == "suspended") {
+        u.status = std::move(*status);
+      } else {
+        v.error("/status", "must be \"active\" or \"suspended\"");
+      }
+    }
+    if (auto limits = body->find("limits"); limits != body->end()) {
+      check_limits(v, *limits);
+      u.limits = limits->dump();
+    }
+    if (auto settings = body->find("settings"); settings != body->end()) {
+      check_settings(v, *settings);
+      u.settings = settings->dump();
+    }
+    if (v.failed()) {
+      reply(v.problem(req, ctx));
+      return;
+    }
+    ask_tenant(*sys, req, ctx, reply, 200, protocol::update_atom_v, ctx.param("tenant"),
+               std::move(u));
+  };
+}
+
+handler_fn delete_tenant(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    ask<protocol::tenant_record>(
+      *sys, tenants(*sys), ask_timeout,
+      [req, ctx, reply](caf::expected<protocol::tenant_record> result) {
+        if (!result) {
+          reply(failure(result.error(), req, ctx));
+          return;
+        }
+        // Accepted: the purge is synchronous for now (docs/storage.md); the slug is free.
+        json body{{"id", result->id}, {"slug", result->slug}, {"status", "deleted"}};
+        reply(json_response(202, body.dump()));
+      },
+      caf::delete_atom_v, ctx.param("tenant"));
+  };
+}
+
+} // namespace troupe::http::routes
