@@ -2,6 +2,7 @@
 // signal or an escalation → shut down in order.
 
 #include "actors/auth/password_hasher.hpp"
+#include "actors/directory/directory.hpp"
 #include "actors/metrics/metrics.hpp"
 #include "actors/metrics/metrics_registry.hpp"
 #include "actors/supervisor/supervisor.hpp"
@@ -10,6 +11,7 @@
 #include "http/front.hpp"
 #include "http/routes/admin.hpp"
 #include "protocol/actors.hpp"
+#include "protocol/directory.hpp"
 #include "protocol/error.hpp"
 #include "protocol/logging.hpp"
 #include "protocol/type_ids.hpp"
@@ -287,6 +289,16 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   children.push_back({"tenants", [](caf::local_actor* self) {
                         return caf::actor_cast<caf::actor>(actors::spawn_tenants_service(self));
                       }});
+  actors::directory_options directory;
+  directory.idle_timeout = std::chrono::seconds{cfg.tenants_idle_timeout_s};
+  directory.metrics = metrics;
+  directory.loader = [&sys] {
+    return sys.registry().get<protocol::tenant_loader_actor>(protocol::tenants_key);
+  };
+  children.push_back({"directory", [directory](caf::local_actor* self) {
+                        return caf::actor_cast<caf::actor>(
+                          actors::spawn_directory(self, directory));
+                      }});
   children.push_back({"http_front", [front](caf::local_actor* self) {
                         return http::spawn_http_front(self, front);
                       }});
@@ -340,6 +352,7 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   sys.registry().erase(protocol::db_pool_key);
   sys.registry().erase(protocol::hasher_key);
   sys.registry().erase(protocol::tenants_key);
+  sys.registry().erase(protocol::directory_key);
   close_listener();
   if (reason && reason != caf::exit_reason::user_shutdown) {
     log->error(protocol::event("node supervisor gave up").add("reason", sys.render(reason)).str());

@@ -24,8 +24,8 @@ inline constexpr caf::atom_value db_pool_key = caf::atom("db_pool");
 inline constexpr caf::atom_value hasher_key = caf::atom("hasher");
 
 /// The part of the password hasher that creating a tenant needs (actors/auth).
-using password_hashing_actor =
-  caf::typed_actor<caf::replies_to<hash_atom, std::string>::with<std::string>>;
+using password_hashing_actor
+  = caf::typed_actor<caf::replies_to<hash_atom, std::string>::with<std::string>>;
 
 /// Anything that answers the readiness question (`node_supervisor`, the database pool).
 using readiness_actor = caf::typed_actor<caf::replies_to<ready_atom>::with<readiness>>;

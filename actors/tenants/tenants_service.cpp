@@ -1,6 +1,7 @@
 #include "actors/tenants/tenants_service.hpp"
 
 #include "protocol/actors.hpp"
+#include "protocol/directory.hpp"
 #include "protocol/error.hpp"
 #include "protocol/request_id.hpp"
 #include "storage/db.hpp"
@@ -25,7 +26,7 @@ constexpr std::chrono::seconds hash_timeout{10};
 // Runs `body` as one unit of work and delivers its T (or its error) to `rp`.
 template <class T, class Promise, class Body>
 void run_db(protocol::tenants_actor::pointer self, std::optional<std::string> tenant, Promise rp,
-            Body body) {
+            Body body, std::function<void(const T&)> after = nullptr) {
   // Callers (HTTP handlers) give up after 5 s; the pool bounds its own queue wait.
   constexpr std::chrono::seconds db_timeout{10};
   auto pool = self->system().registry().get<storage::db_pool_actor>(protocol::db_pool_key);
@@ -44,10 +45,23 @@ void run_db(protocol::tenants_actor::pointer self, std::optional<std::string> te
                         }};
   self->request(pool, db_timeout, protocol::run_atom_v, std::move(work))
     .then(
-      [rp](storage::db_reply& reply) mutable {
-        rp.deliver(std::any_cast<T>(std::move(reply.value)));
+      [rp, after](storage::db_reply& reply) mutable {
+        auto value = std::any_cast<T>(std::move(reply.value));
+        if (after) {
+          after(value);
+        }
+        rp.deliver(std::move(value));
       },
       [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+}
+
+// An active tenant actor holds the old state: the directory drops it, so the next request
+// reloads it (a suspension applies to the very next request).
+void invalidate(protocol::tenants_actor::pointer self, const std::string& id) {
+  auto dir = self->system().registry().get<protocol::directory_actor>(protocol::directory_key);
+  if (dir) {
+    self->send(dir, protocol::invalidate_atom_v, id);
+  }
 }
 
 // `name` is unused but keeps the spawn non-empty: CAF 0.17.6 dereferences a null argument
@@ -101,14 +115,16 @@ protocol::tenants_actor::behavior_type tenants_service(protocol::tenants_actor::
       auto rp = self->make_response_promise<protocol::tenant_record>();
       run_db<protocol::tenant_record>(
         self, std::nullopt, rp,
-        [key, u](storage::tenant_repository& repo) { return repo.update(key, u); });
+        [key, u](storage::tenant_repository& repo) { return repo.update(key, u); },
+        [self](const protocol::tenant_record& t) { invalidate(self, t.id); });
       return rp;
     },
     [self](caf::delete_atom, const std::string& key) -> caf::result<protocol::tenant_record> {
       auto rp = self->make_response_promise<protocol::tenant_record>();
       run_db<protocol::tenant_record>(
         self, std::nullopt, rp,
-        [key](storage::tenant_repository& repo) { return repo.remove(key); });
+        [key](storage::tenant_repository& repo) { return repo.remove(key); },
+        [self](const protocol::tenant_record& t) { invalidate(self, t.id); });
       return rp;
     },
   };

@@ -1,0 +1,236 @@
+#define CAF_SUITE actors.directory
+
+#include "actors/directory/directory.hpp"
+
+#include "protocol/directory.hpp"
+#include "protocol/error.hpp"
+
+#include "tests/support/actor_fixture.hpp"
+
+#include <caf/all.hpp>
+
+#include <map>
+#include <memory>
+
+using namespace troupe;
+using namespace std::chrono_literals;
+
+namespace {
+
+// An in-memory stand-in for the `tenants` actor: the directory's loader interface.
+protocol::tenant_loader_actor::behavior_type
+loader(std::shared_ptr<std::map<std::string, protocol::tenant_record>> tenants,
+       std::shared_ptr<int> loads) {
+  return {
+    [tenants, loads](caf::get_atom,
+                     const std::string& key) -> caf::result<protocol::tenant_record> {
+      ++*loads;
+      auto i = tenants->find(key);
+      if (i == tenants->end()) {
+        return caf::make_error(protocol::errc::not_found);
+      }
+      return i->second;
+    },
+  };
+}
+
+protocol::tenant_record record(const std::string& id, const std::string& slug,
+                               const std::string& status = "active") {
+  protocol::tenant_record r;
+  r.id = id;
+  r.slug = slug;
+  r.name = slug;
+  r.status = status;
+  return r;
+}
+
+const std::string acme_id = "0190a3c4-0000-7000-8000-000000000001";
+const std::string frozen_id = "0190a3c4-0000-7000-8000-000000000002";
+
+struct fixture : tests::actor_fixture {
+  std::shared_ptr<std::map<std::string, protocol::tenant_record>> tenants
+    = std::make_shared<std::map<std::string, protocol::tenant_record>>();
+  std::shared_ptr<int> loads = std::make_shared<int>(0);
+  protocol::tenant_loader_actor fake;
+  protocol::directory_actor dir;
+
+  fixture() {
+    put(record(acme_id, "acme"));
+    put(record(frozen_id, "frozen", "suspended"));
+    fake = sys.spawn(loader, tenants, loads);
+    actors::directory_options opts;
+    opts.idle_timeout = 60s;
+    opts.sweep_interval = 10s;
+    opts.load_timeout = 5s;
+    auto handle = fake;
+    opts.loader = [handle] {
+      return handle;
+    };
+    dir = actors::spawn_directory(sys, opts);
+    sched.run();
+  }
+
+  ~fixture() {
+    anon_send_exit(dir, caf::exit_reason::user_shutdown);
+    anon_send_exit(fake, caf::exit_reason::user_shutdown);
+    sched.run();
+  }
+
+  void put(const protocol::tenant_record& r) {
+    (*tenants)[r.id] = r;
+    (*tenants)[r.slug] = r;
+  }
+
+  caf::expected<protocol::tenant_record> resolve(const std::string& key) {
+    self->send(dir, protocol::resolve_atom_v, key);
+    sched.run();
+    caf::expected<protocol::tenant_record> result{caf::error{}};
+    self->receive([&](protocol::tenant_record& r) { result = std::move(r); },
+                  [&](caf::error& e) { result = std::move(e); });
+    return result;
+  }
+
+  std::uint64_t active() {
+    self->send(dir, caf::get_atom_v);
+    sched.run();
+    std::uint64_t n = 0;
+    self->receive([&](std::uint64_t x) { n = x; });
+    return n;
+  }
+
+  protocol::tenant_actor tenant_of(const std::string& id) {
+    self->send(dir, caf::get_atom_v, id);
+    sched.run();
+    protocol::tenant_actor handle;
+    self->receive([&](protocol::tenant_actor& h) { handle = std::move(h); });
+    return handle;
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(directory_tests, fixture)
+
+CAF_TEST(the first use of a tenant activates it from the loader and later uses do not ) {
+  CAF_CHECK_EQUAL(active(), 0u);
+  auto first = resolve("acme");
+  CAF_REQUIRE(first);
+  CAF_CHECK_EQUAL(first->id, acme_id);
+  CAF_CHECK_EQUAL(*loads, 1);
+  CAF_CHECK_EQUAL(active(), 1u);
+  CAF_CHECK(resolve("acme"));
+  CAF_CHECK(resolve(acme_id)); // by id: the same active tenant
+  CAF_CHECK_EQUAL(*loads, 1);
+  CAF_CHECK_EQUAL(active(), 1u);
+}
+
+CAF_TEST(an unknown tenant is not found and nothing stays active) {
+  auto result = resolve("nobody");
+  CAF_REQUIRE(!result);
+  CAF_CHECK(result.error() == protocol::errc::not_found);
+  CAF_CHECK_EQUAL(active(), 0u);
+}
+
+CAF_TEST(a suspended tenant answers tenant suspended) {
+  auto result = resolve("frozen");
+  CAF_REQUIRE(!result);
+  CAF_CHECK(result.error() == protocol::errc::tenant_suspended);
+}
+
+CAF_TEST(concurrent first uses load the tenant once) {
+  for (int i = 0; i < 5; ++i) {
+    self->send(dir, protocol::resolve_atom_v, std::string{"acme"});
+  }
+  sched.run();
+  int answers = 0;
+  for (int i = 0; i < 5; ++i) {
+    self->receive([&](protocol::tenant_record& r) {
+      CAF_CHECK_EQUAL(r.slug, "acme");
+      ++answers;
+    });
+  }
+  CAF_CHECK_EQUAL(answers, 5);
+  CAF_CHECK_EQUAL(*loads, 1);
+}
+
+CAF_TEST(an idle tenant is passivated and its next use reloads it) {
+  CAF_REQUIRE(resolve("acme"));
+  advance_time(50s);
+  sched.run();
+  CAF_CHECK_EQUAL(active(), 1u); // 50 s idle: not yet
+  advance_time(20s);
+  sched.run();
+  CAF_CHECK_EQUAL(active(), 0u); // past 60 s at the 70 s sweep
+  CAF_CHECK_EQUAL(*loads, 1);
+  CAF_REQUIRE(resolve("acme"));
+  CAF_CHECK_EQUAL(*loads, 2);
+}
+
+CAF_TEST(a tenant in use is not passivated) {
+  for (int i = 0; i < 8; ++i) {
+    CAF_REQUIRE(resolve("acme"));
+    advance_time(10s);
+    sched.run();
+  }
+  CAF_CHECK_EQUAL(active(), 1u);
+  CAF_CHECK_EQUAL(*loads, 1);
+}
+
+CAF_TEST(a crashed tenant actor is dropped and reloaded on its next use) {
+  CAF_REQUIRE(resolve("acme"));
+  auto tenant = tenant_of(acme_id);
+  CAF_REQUIRE(tenant);
+  self->monitor(tenant);
+  // A crash: an error exit (an untrappable kill would take the linked directory along,
+  // which is the point of linking when the directory itself is stopped).
+  self->send_exit(tenant, caf::make_error(caf::sec::runtime_error));
+  sched.run();
+  self->receive([&](caf::down_msg& msg) { CAF_CHECK(msg.reason == caf::sec::runtime_error); });
+  CAF_CHECK_EQUAL(active(), 0u); // the directory survived and forgot it
+  put(record(acme_id, "acme"));  // the reload sees the stored state
+  auto again = resolve("acme");
+  CAF_REQUIRE(again);
+  CAF_CHECK_EQUAL(*loads, 2);
+  CAF_CHECK(tenant_of(acme_id) != tenant);
+}
+
+CAF_TEST(an invalidated tenant reloads its changed record) {
+  CAF_REQUIRE(resolve("acme"));
+  put(record(acme_id, "acme", "suspended"));
+  CAF_CHECK(resolve("acme")); // still the cached record
+  self->send(dir, protocol::invalidate_atom_v, acme_id);
+  sched.run();
+  CAF_CHECK_EQUAL(active(), 0u);
+  auto after = resolve("acme");
+  CAF_REQUIRE(!after);
+  CAF_CHECK(after.error() == protocol::errc::tenant_suspended);
+  CAF_CHECK_EQUAL(*loads, 2);
+}
+
+CAF_TEST(a loader that does not answer fails the activation after its timeout) {
+  auto silent = sys.spawn([]() -> protocol::tenant_loader_actor::behavior_type {
+    return {[](caf::get_atom, const std::string&) -> caf::result<protocol::tenant_record> {
+      return caf::delegated<protocol::tenant_record>{};
+    }};
+  });
+  actors::directory_options opts;
+  opts.load_timeout = 5s;
+  opts.loader = [silent] {
+    return silent;
+  };
+  auto slow_dir = actors::spawn_directory(sys, opts);
+  sched.run();
+  self->send(slow_dir, protocol::resolve_atom_v, std::string{"acme"});
+  sched.run();
+  advance_time(5s);
+  sched.run();
+  bool failed = false;
+  self->receive([&](caf::error& e) { failed = e == caf::sec::request_timeout; },
+                [&](protocol::tenant_record&) {});
+  CAF_CHECK(failed);
+  anon_send_exit(slow_dir, caf::exit_reason::user_shutdown);
+  anon_send_exit(silent, caf::exit_reason::user_shutdown);
+  sched.run();
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
