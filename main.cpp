@@ -262,6 +262,7 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   front.shutdown_grace = std::chrono::milliseconds{cfg.http_shutdown_grace_ms};
   front.display_address = bracketed(cfg.http_address);
   front.svc.system = &sys;
+  front.svc.base_domain = cfg.http_base_domain;
   front.svc.admin_token_digest = http::routes::admin_token_digest(admin_token);
   front.metrics = metrics;
   front.log = protocol::make_logger("http");

@@ -1,5 +1,6 @@
 #include "http/front.hpp"
 
+#include "http/tenancy.hpp"
 #include "protocol/logging.hpp"
 #include "protocol/type_ids.hpp"
 
@@ -38,8 +39,10 @@ caf::behavior http_front(front_pointer self, const front_config& config) {
       caf::anon_send(caf::actor_cast<caf::actor>(strong), protocol::crash_atom_v, std::move(what));
     }
   };
-  self->state.srv = std::make_unique<server>(config.server, make_router(config.svc), config.metrics,
-                                             config.log, std::move(on_fatal));
+  auto options = config.server;
+  options.resolve_tenant = directory_resolver(self->system(), config.svc.base_domain);
+  self->state.srv = std::make_unique<server>(std::move(options), make_router(config.svc),
+                                             config.metrics, config.log, std::move(on_fatal));
   self->state.srv->start();
   const auto port = self->state.srv->port();
   log->info(

@@ -49,10 +49,25 @@ struct request_context {
   std::string request_id;
   std::string route; ///< the matched route template, e.g. "/problems/{code}"
   std::vector<std::pair<std::string, std::string>> params; ///< decoded path parameters
+  std::string tenant_id; ///< /v1 requests: the resolved tenant (empty elsewhere)
 
   /// The decoded path parameter `name`, or an empty string.
   const std::string& param(std::string_view name) const;
 };
+
+/// The outcome of resolving a /v1 request's tenant: its id, or the problem to answer.
+struct tenant_resolution {
+  std::string tenant_id;
+  protocol::errc error = protocol::errc::internal;
+  std::string detail;
+  bool ok() const {
+    return !tenant_id.empty();
+  }
+};
+
+/// Resolves the tenant of a /v1 request and calls `done` exactly once, from any thread.
+using tenant_resolver
+  = std::function<void(const request&, std::function<void(tenant_resolution)> done)>;
 
 /// Delivers the response. Call exactly once, from any thread; it never blocks.
 using reply_fn = std::function<void(response)>;

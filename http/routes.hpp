@@ -16,6 +16,8 @@ struct services {
   caf::actor_system* system = nullptr;
   /// SHA-256 of admin.token (32 bytes); the token itself is not kept here.
   std::string admin_token_digest;
+  /// http.base-domain: a /v1 request to {slug}.{base_domain} names that tenant.
+  std::string base_domain = "localhost";
 };
 
 /// Every endpoint of the server, one line each (the table is in routes.cpp).

@@ -437,6 +437,20 @@ private:
                             "the request target must be an absolute path"));
       return;
     }
+    current_ = std::move(req);
+    if (srv_.options.resolve_tenant && is_tenant_api(current_.path)) {
+      // The tenant comes first: an unknown or suspended tenant is the answer, whatever the
+      // route. The resolver answers on another thread; continue on this connection's.
+      srv_.options.resolve_tenant(current_, make_continuation());
+      return;
+    }
+    dispatch();
+  }
+
+  // Routes `current_` and runs its handler. On this connection's io thread.
+  void dispatch() {
+    const auto& req = current_;
+    const auto method = req.method;
     auto match = srv_.routes->match(method, req.path);
     switch (match.result) {
     case route_match::outcome::not_found:
@@ -482,6 +496,45 @@ private:
     }
   }
 
+  static bool is_tenant_api(const std::string& path) {
+    return path == "/v1" || path.rfind("/v1/", 0) == 0;
+  }
+
+  std::function<void(tenant_resolution)> make_continuation() {
+    return [gate = srv_.gate, weak = this->weak_from_this()](tenant_resolution resolution) {
+      std::shared_lock<std::shared_mutex> lock{gate->mutex};
+      if (!gate->open) {
+        return;
+      }
+      if (auto self = weak.lock()) {
+        auto ex = self->executor();
+        asio::dispatch(ex, [self = std::move(self), r = std::move(resolution)]() mutable {
+          self->on_tenant(std::move(r));
+        });
+      }
+    };
+  }
+
+  void on_tenant(tenant_resolution resolution) {
+    if (phase_ != phase::handling) {
+      return;
+    }
+    if (!resolution.ok()) {
+      ctx_.route = std::string{unmatched_route};
+      series_ = srv_.unmatched_series;
+      auto res = problem_response(resolution.error, current_, ctx_, resolution.detail);
+      if (resolution.error == protocol::errc::unauthenticated) {
+        res.headers.emplace_back("WWW-Authenticate", "Bearer");
+      } else if (resolution.error == protocol::errc::service_unavailable) {
+        res.headers.emplace_back("Retry-After", "1");
+      }
+      send(std::move(res));
+      return;
+    }
+    ctx_.tenant_id = std::move(resolution.tenant_id);
+    dispatch();
+  }
+
   reply_fn make_reply() {
     return [gate = srv_.gate, weak = this->weak_from_this()](response r) {
       std::shared_lock<std::shared_mutex> lock{gate->mutex};
@@ -507,7 +560,7 @@ private:
         .add("status", status)
         .add("duration_ms", std::chrono::duration<double, std::milli>(elapsed).count())
         .add("request_id", ctx_.request_id)
-        .add("tenant", "-")
+        .add("tenant", ctx_.tenant_id.empty() ? std::string{"-"} : ctx_.tenant_id)
         .add("remote", remote_);
       srv_.requests_log->append(context_index_, line);
     }
@@ -581,6 +634,7 @@ private:
   bool closed_ = false;
   std::size_t lingered_ = 0;
   // The request being answered.
+  request current_;
   request_context ctx_;
   std::string path_;
   std::string remote_;

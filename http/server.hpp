@@ -36,6 +36,9 @@ struct server_options {
   std::chrono::milliseconds idle_timeout{60000}; ///< keep-alive wait for the next request
   std::uint32_t max_connections = 10000;
   std::shared_ptr<tls_context> tls; ///< set: HTTPS only
+  /// Runs before routing for every path under /v1 (tenancy: API.md "Tenancy and
+  /// authentication"); its problem, if any, is the answer.
+  tenant_resolver resolve_tenant;
 };
 
 /// Boost.Beast HTTP/1.1 server: keep-alive, limits, graceful drain, one log line and one
