@@ -216,6 +216,14 @@ db_pool_actor::behavior_type db_pool(pool_pointer self, db_pool_options options)
       });
       return rp;
     },
+    [self](caf::get_atom) {
+      protocol::db_pool_stats stats;
+      for (const auto& s : self->state.slots) {
+        ++(s.busy ? stats.busy : stats.idle);
+      }
+      stats.waiting = static_cast<std::uint32_t>(self->state.queue.size());
+      return stats;
+    },
     [self](protocol::ready_atom) -> caf::result<protocol::readiness> {
       auto rp = self->make_response_promise<protocol::readiness>();
       db_work ping{std::nullopt, [](pg_transaction& tx) -> caf::expected<std::any> {

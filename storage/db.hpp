@@ -58,7 +58,8 @@ using db_connection_actor
 /// `ready_atom` with the database check of `/readyz`.
 using db_pool_actor
   = caf::typed_actor<caf::replies_to<protocol::run_atom, db_work>::with<db_reply>,
-                     caf::replies_to<protocol::ready_atom>::with<protocol::readiness>>;
+                     caf::replies_to<protocol::ready_atom>::with<protocol::readiness>,
+                     caf::replies_to<caf::get_atom>::with<protocol::db_pool_stats>>;
 
 struct db_pool_options {
   std::string conninfo;          ///< how each connection logs in (the server's role)

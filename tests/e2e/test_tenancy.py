@@ -6,7 +6,7 @@ import json
 import os
 import unittest
 
-from support import ServerTestCase, http_request
+from support import ServerTestCase, http_request, metric_value, parse_metrics, scrape
 
 
 class TenancyTest(ServerTestCase):
@@ -77,6 +77,18 @@ class TenancyTest(ServerTestCase):
         status, _, body = self.v1(headers)
         self.assertEqual(status, 404)
         self.assertIn("tenant", body["detail"])
+
+    def test_metrics_show_active_tenants_and_the_pool(self):
+        tenant = self.new_tenant()
+        self.v1({"X-Tenant": tenant["slug"]})
+        samples = parse_metrics(scrape(self.srv))
+        self.assertGreaterEqual(metric_value(samples, "troupe_actors", kind="tenant"), 1)
+        self.assertEqual(metric_value(samples, "troupe_actors", kind="directory"), 1)
+        busy = metric_value(samples, "troupe_db_pool_connections", state="busy")
+        idle = metric_value(samples, "troupe_db_pool_connections", state="idle")
+        self.assertEqual(busy + idle, 8)  # database.pool-size
+        self.assertGreaterEqual(metric_value(samples, "troupe_db_pool_connections",
+                                             state="waiting"), 0)
 
     def test_paths_outside_v1_do_not_need_a_tenant(self):
         self.assertEqual(http_request(self.srv, "GET", "/healthz")[0], 200)
