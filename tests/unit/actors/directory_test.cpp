@@ -208,11 +208,15 @@ CAF_TEST(an invalidated tenant reloads its changed record) {
 }
 
 CAF_TEST(a loader that does not answer fails the activation after its timeout) {
-  auto silent = sys.spawn([]() -> protocol::tenant_loader_actor::behavior_type {
-    return {[](caf::get_atom, const std::string&) -> caf::result<protocol::tenant_record> {
-      return caf::delegated<protocol::tenant_record>{};
-    }};
-  });
+  // The unused argument: CAF 0.17.6 dereferences a null argument tuple when a function actor
+  // is spawned without arguments (UBSan).
+  auto silent = sys.spawn(
+    [](int) -> protocol::tenant_loader_actor::behavior_type {
+      return {[](caf::get_atom, const std::string&) -> caf::result<protocol::tenant_record> {
+        return caf::delegated<protocol::tenant_record>{};
+      }};
+    },
+    0);
   actors::directory_options opts;
   opts.load_timeout = 5s;
   opts.loader = [silent] {
