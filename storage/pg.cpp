@@ -4,6 +4,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 namespace troupe::storage {
@@ -32,8 +33,10 @@ protocol::errc classify(std::string_view sqlstate) {
 
 } // namespace
 
-std::optional<std::string> with_login(const std::string& conninfo, const std::string& user,
-                                      const std::string& password, std::string& error) {
+std::optional<std::string>
+with_parameters(const std::string& conninfo,
+                const std::vector<std::pair<std::string, std::string>>& replacements,
+                std::string& error) {
   char* parse_error = nullptr;
   PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &parse_error);
   if (options == nullptr) {
@@ -51,20 +54,32 @@ std::optional<std::string> with_login(const std::string& conninfo, const std::st
     }
     return out + "'";
   };
+  auto replaced = [&replacements](std::string_view keyword) {
+    return std::any_of(replacements.begin(), replacements.end(),
+                       [keyword](const auto& r) { return r.first == keyword; });
+  };
   std::string out;
   for (auto* o = options; o->keyword != nullptr; ++o) {
-    const std::string_view keyword = o->keyword;
-    if (keyword == "user" || keyword == "password" || o->val == nullptr) {
+    if (o->val == nullptr || replaced(o->keyword)) {
       continue;
     }
-    out += std::string{keyword} + "=" + quote(o->val) + " ";
+    out += std::string{o->keyword} + "=" + quote(o->val) + " ";
   }
   PQconninfoFree(options);
-  out += "user=" + quote(user);
-  if (!password.empty()) {
-    out += " password=" + quote(password);
+  for (const auto& [keyword, value] : replacements) {
+    if (!value.empty()) {
+      out += keyword + "=" + quote(value) + " ";
+    }
+  }
+  if (!out.empty()) {
+    out.pop_back();
   }
   return out;
+}
+
+std::optional<std::string> with_login(const std::string& conninfo, const std::string& user,
+                                      const std::string& password, std::string& error) {
+  return with_parameters(conninfo, {{"user", user}, {"password", password}}, error);
 }
 
 pg_rows::pg_rows(pg_result* result) : result_(result, clear_result) {}

@@ -45,8 +45,15 @@ private:
   std::shared_ptr<pg_result> result_;
 };
 
-/// `conninfo` (a libpq URL or key=value string) with its user and password replaced, as a
-/// key=value string; an empty `password` leaves none. nullopt + `error` if unparsable.
+/// `conninfo` (a libpq URL or key=value string) as a key=value string in which every keyword
+/// of `replacements` takes the given value (an empty value removes the keyword).
+/// nullopt + `error` if unparsable.
+std::optional<std::string>
+with_parameters(const std::string& conninfo,
+                const std::vector<std::pair<std::string, std::string>>& replacements,
+                std::string& error);
+
+/// `conninfo` with its user and password replaced; an empty `password` leaves none.
 std::optional<std::string> with_login(const std::string& conninfo, const std::string& user,
                                       const std::string& password, std::string& error);
 

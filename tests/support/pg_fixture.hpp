@@ -42,32 +42,12 @@ inline std::string test_conninfo() {
 
 /// `conninfo` with its dbname replaced, as a key=value string (like storage::with_login).
 inline std::string with_dbname(const std::string& conninfo, const std::string& dbname) {
-  char* parse_error = nullptr;
-  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &parse_error);
-  if (options == nullptr) {
-    const std::string text = parse_error != nullptr ? parse_error : "unparsable";
-    PQfreemem(parse_error);
-    CAF_FAIL("cannot parse conninfo " << conninfo << ": " << text);
+  std::string error;
+  auto result = storage::with_parameters(conninfo, {{"dbname", dbname}}, error);
+  if (!result) {
+    CAF_FAIL("cannot parse conninfo " << conninfo << ": " << error);
   }
-  auto quote = [](const std::string& value) {
-    std::string out = "'";
-    for (const char c : value) {
-      if (c == '\\' || c == '\'') {
-        out.push_back('\\');
-      }
-      out.push_back(c);
-    }
-    return out + "'";
-  };
-  std::string out;
-  for (auto* o = options; o->keyword != nullptr; ++o) {
-    if (o->val == nullptr || std::string{o->keyword} == "dbname") {
-      continue;
-    }
-    out += std::string{o->keyword} + "=" + quote(o->val) + " ";
-  }
-  PQconninfoFree(options);
-  return out + "dbname=" + quote(dbname);
+  return *result;
 }
 
 /// One value of a parsed conninfo ("" when absent).
