@@ -46,7 +46,8 @@ std::optional<std::string> tenant_key(const request& req, std::string_view base_
 
 tenant_resolver directory_resolver(caf::actor_system& sys, std::string base_domain) {
   auto* system = &sys;
-  return [system, base_domain](const request& req, std::function<void(tenant_resolution)> done) {
+  return [system, base_domain = std::move(base_domain)](
+           const request& req, const std::function<void(tenant_resolution)>& done) {
     auto key = tenant_key(req, base_domain);
     if (!key) {
       done({"", protocol::errc::unauthenticated,

@@ -144,7 +144,7 @@ using pool_pointer = db_pool_actor::stateful_pointer<pool_state>;
 // so running older work would only delay fresh work.
 constexpr std::chrono::seconds max_queue_wait{5};
 
-void dispatch(pool_pointer self, std::size_t index, db_work work, completion done);
+void dispatch(pool_pointer self, std::size_t index, db_work work, const completion& done);
 
 void release(pool_pointer self, std::size_t index) {
   auto& st = self->state;
@@ -162,7 +162,7 @@ void release(pool_pointer self, std::size_t index) {
   }
 }
 
-void dispatch(pool_pointer self, std::size_t index, db_work work, completion done) {
+void dispatch(pool_pointer self, std::size_t index, db_work work, const completion& done) {
   auto& s = self->state.slots[index];
   s.busy = true;
   // No timeout here: statement_timeout bounds every statement, and a connection always

@@ -44,6 +44,7 @@ caf::expected<std::vector<int>> migrate(pg_connection& conn) {
     return std::move(applied_rows.error());
   }
   std::vector<int> applied;
+  applied.reserve(static_cast<std::size_t>(applied_rows->size()));
   for (int i = 0; i < applied_rows->size(); ++i) {
     applied.push_back(std::stoi(std::string{applied_rows->get(i, 0)}));
   }

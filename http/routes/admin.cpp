@@ -132,7 +132,7 @@ public:
   void only(const json& object, const std::set<std::string>& allowed, const std::string& base) {
     for (const auto& [key, value] : object.items()) {
       if (allowed.count(key) == 0) {
-        error(base + "/" + key, "unknown field");
+        error(base + '/' + key, "unknown field");
       }
     }
   }
@@ -249,7 +249,7 @@ void check_settings(validator& v, const json& settings) {
   v.only(settings, {"signup"}, "/settings");
   if (auto it = settings.find("signup"); it != settings.end()) {
     if (!it->is_string() || (*it != "open" && *it != "closed")) {
-      v.error("/settings/signup", "must be \"open\" or \"closed\"");
+      v.error("/settings/signup", R"(must be "open" or "closed")");
     }
   }
 }
@@ -475,7 +475,7 @@ handler_fn update_tenant(const services& svc) {
       if (*status == "active" || *status == "suspended") {
         u.status = std::move(*status);
       } else {
-        v.error("/status", "must be \"active\" or \"suspended\"");
+        v.error("/status", R"(must be "active" or "suspended")");
       }
     }
     if (auto limits = body->find("limits"); limits != body->end()) {
