@@ -54,38 +54,20 @@ caf::error ensure_connected(connection_state& st) {
   return caf::none;
 }
 
-caf::expected<db_reply> run_work(connection_state& st, db_work& work) {
+caf::expected<db_reply> run_work(connection_state& st, db_work& work, bool retried = false) {
   if (auto err = ensure_connected(st)) {
     return err;
   }
   auto& conn = *st.conn;
+  pg_transaction tx{conn, work.tenant};
   auto fail = [&](caf::error err) -> caf::expected<db_reply> {
-    if (conn.healthy()) {
-      (void)conn.exec("ROLLBACK");
-    } else {
+    if (!conn.healthy()) {
       st.conn.reset(); // reconnect on next use
+    } else if (tx.begun()) {
+      (void)conn.exec("ROLLBACK");
     }
     return err;
   };
-  if (auto begun = conn.exec("BEGIN"); !begun) {
-    // PQstatus cannot see that an idle session died (a PostgreSQL restart, a terminated
-    // backend): BEGIN is the first thing to find out. Nothing has run yet, so reconnecting
-    // and beginning again is safe; a second failure is real.
-    if (conn.healthy()) {
-      return fail(std::move(begun.error()));
-    }
-    st.conn.reset();
-    if (auto err = ensure_connected(st)) {
-      return err;
-    }
-    return run_work(st, work);
-  }
-  if (work.tenant) {
-    if (auto set = conn.execute(set_tenant_sql, {work.tenant}); !set) {
-      return fail(std::move(set.error()));
-    }
-  }
-  pg_transaction tx{conn, work.tenant};
   caf::expected<std::any> result{caf::error{}};
   try {
     result = work.body(tx);
@@ -93,7 +75,17 @@ caf::expected<db_reply> run_work(connection_state& st, db_work& work) {
     return fail(caf::make_error(protocol::errc::internal, "unit of work threw", e.what()));
   }
   if (!result) {
+    // PQstatus cannot see that an idle session died (a PostgreSQL restart, a terminated
+    // backend): the first statement is the first thing to find out. Nothing was committed,
+    // so reconnecting and running the work again is safe; a second failure is real.
+    if (tx.found_dead_session() && !retried) {
+      st.conn.reset();
+      return run_work(st, work, true);
+    }
     return fail(std::move(result.error()));
+  }
+  if (!tx.begun()) {
+    return db_reply{std::move(*result)}; // the work ran no statement: nothing to commit
   }
   if (auto committed = conn.exec("COMMIT"); !committed) {
     return fail(std::move(committed.error()));
@@ -251,7 +243,15 @@ pg_transaction::pg_transaction(pg_connection& conn, std::optional<std::string> t
 
 caf::expected<pg_rows> pg_transaction::execute(const pg_statement& statement,
                                                const pg_params& params) {
-  return conn_.execute(statement, params);
+  if (begun_) {
+    return conn_.execute(statement, params);
+  }
+  begun_ = true;
+  auto rows = conn_.begin_with(set_tenant_sql, tenant_, statement, params);
+  if (!rows && !conn_.healthy()) {
+    found_dead_session_ = true;
+  }
+  return rows;
 }
 
 db_pool_actor spawn_db_pool(caf::actor_system& sys, db_pool_options options) {

@@ -25,20 +25,35 @@ class pg_transaction {
 public:
   pg_transaction(pg_connection& conn, std::optional<std::string> tenant);
 
+  /// Runs a statement. The first one also begins the transaction and sets the tenant, in
+  /// the same round trip (pipeline mode).
   [[nodiscard]] caf::expected<pg_rows> execute(const pg_statement& statement,
                                                const pg_params& params = {});
   const std::optional<std::string>& tenant() const {
     return tenant_;
   }
 
+  /// True once the transaction was begun (a statement was sent).
+  bool begun() const {
+    return begun_;
+  }
+
+  /// True if the first statement found the session dead: nothing ran, a retry is safe.
+  bool found_dead_session() const {
+    return found_dead_session_;
+  }
+
 private:
   pg_connection& conn_;
   std::optional<std::string> tenant_;
+  bool begun_ = false;
+  bool found_dead_session_ = false;
 };
 
 /// One unit of work: runs in one transaction on one connection, committed if it returns a
 /// value and rolled back if it returns an error. Runs on a `db_connection` thread: it may
-/// block on PostgreSQL, nothing else.
+/// block on PostgreSQL, nothing else. If its first statement finds the session dead (nothing
+/// ran, nothing is committed), it runs once more on a new connection: do only database work.
 struct db_work {
   std::optional<std::string> tenant; ///< a tenant id (UUID); nullopt for platform work
   std::function<caf::expected<std::any>(pg_transaction&)> body;

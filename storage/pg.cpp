@@ -206,6 +206,94 @@ caf::expected<pg_rows> pg_connection::execute(const pg_statement& statement,
   return pg_rows{result};
 }
 
+caf::expected<pg_rows> pg_connection::begin_with(const pg_statement& set_tenant,
+                                                 const std::optional<std::string>& tenant,
+                                                 const pg_statement& statement,
+                                                 const pg_params& params) {
+  // What was sent, in order: each answers with one result (then a null), and a sync ends all.
+  struct step {
+    const char* what;
+    const char* prepares = nullptr; // the statement name a PQsendPrepare registers
+    bool target = false;            // the caller's statement: its rows are the answer
+  };
+  std::vector<step> steps;
+  if (PQenterPipelineMode(conn_) != 1) {
+    return failure(nullptr, "pipeline");
+  }
+  bool sent = PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+  steps.push_back({"BEGIN"});
+  auto send_prepared
+    = [&](const pg_statement& s, const std::vector<const char*>& values, bool target) {
+        if (prepared_.count(s.name) == 0) {
+          sent = sent && PQsendPrepare(conn_, s.name, s.sql, 0, nullptr) == 1;
+          steps.push_back({s.name, s.name, false});
+        }
+        sent = sent
+               && PQsendQueryPrepared(conn_, s.name, static_cast<int>(values.size()), values.data(),
+                                      nullptr, nullptr, 0)
+                    == 1;
+        steps.push_back({s.name, nullptr, target});
+      };
+  if (tenant) {
+    send_prepared(set_tenant, {tenant->c_str()}, false);
+  }
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const auto& p : params) {
+    values.push_back(p ? p->c_str() : nullptr);
+  }
+  send_prepared(statement, values, true);
+  sent = sent && PQpipelineSync(conn_) == 1;
+  if (!sent) {
+    auto err = failure(nullptr, "pipeline send");
+    (void)PQexitPipelineMode(conn_);
+    return err;
+  }
+  caf::error first_error;
+  pg_rows rows;
+  for (const auto& s : steps) {
+    pg_result* result = PQgetResult(conn_);
+    if (result == nullptr) {
+      if (!first_error) {
+        first_error = failure(nullptr, s.what); // the connection went away
+      }
+      break;
+    }
+    const auto status = PQresultStatus(result);
+    if (status == PGRES_FATAL_ERROR) {
+      if (!first_error) {
+        first_error = failure(result, s.what); // clears the result
+      } else {
+        PQclear(result);
+      }
+    } else if (status == PGRES_PIPELINE_ABORTED) {
+      PQclear(result); // an earlier step failed
+    } else {
+      if (s.prepares != nullptr) {
+        prepared_.insert(s.prepares);
+      }
+      if (s.target) {
+        rows = pg_rows{result};
+      } else {
+        PQclear(result);
+      }
+    }
+    while (pg_result* extra = PQgetResult(conn_)) { // each step's results end with a null
+      PQclear(extra);
+    }
+  }
+  if (pg_result* sync = PQgetResult(conn_)) {
+    PQclear(sync); // PGRES_PIPELINE_SYNC
+  }
+  if (PQexitPipelineMode(conn_) != 1 && !first_error) {
+    first_error = failure(nullptr, "pipeline exit");
+  }
+  if (first_error) {
+    return first_error;
+  }
+  return rows;
+}
+
 caf::expected<pg_rows> pg_connection::exec(const std::string& sql) {
   auto* result = PQexec(conn_, sql.c_str());
   const auto status = PQresultStatus(result);

@@ -77,6 +77,14 @@ public:
   [[nodiscard]] caf::expected<pg_rows> execute(const pg_statement& statement,
                                                const pg_params& params = {});
 
+  /// Starts a transaction and runs its first statement in one round trip (libpq pipeline
+  /// mode): BEGIN, then `set_tenant` with `tenant` if there is one, then `statement`. Any
+  /// failure is returned; the caller rolls back. See docs/performance.md for why.
+  [[nodiscard]] caf::expected<pg_rows> begin_with(const pg_statement& set_tenant,
+                                                  const std::optional<std::string>& tenant,
+                                                  const pg_statement& statement,
+                                                  const pg_params& params);
+
   /// Runs one or more statements without parameters (simple protocol): migrations, BEGIN.
   [[nodiscard]] caf::expected<pg_rows> exec(const std::string& sql);
 
