@@ -10,11 +10,21 @@ namespace {
 constexpr std::array<std::string_view, 8> verb_names{"GET",   "HEAD",   "POST",    "PUT",
                                                      "PATCH", "DELETE", "OPTIONS", "OTHER"};
 
+} // namespace
+
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
-} // namespace
+std::string ascii_lower(std::string_view s) {
+  std::string out{s};
+  for (auto& c : out) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return out;
+}
 
 std::string_view to_string(verb v) {
   return verb_names.at(static_cast<std::size_t>(v));

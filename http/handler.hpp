@@ -75,6 +75,12 @@ using reply_fn = std::function<void(response)>;
 /// Handles one request. Must not block: ask actors and reply from their answer.
 using handler_fn = std::function<void(const request&, const request_context&, reply_fn)>;
 
+/// True if `a` and `b` are equal ignoring ASCII letter case (header names, schemes).
+bool iequals(std::string_view a, std::string_view b);
+
+/// `s` with ASCII letters lower-cased (host names, media types, emails' ASCII).
+std::string ascii_lower(std::string_view s);
+
 /// A JSON response with `status` and an already serialized body.
 response json_response(int status, std::string body);
 

@@ -31,7 +31,6 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
-#include <strings.h>
 #include <sys/socket.h>
 #include <system_error>
 #include <thread>
@@ -87,10 +86,6 @@ const std::string& http_date() {
     cached_at = now;
   }
   return cached;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
 // Reply functions post into io_contexts; the gate makes sure none does after teardown began.

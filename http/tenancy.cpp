@@ -6,21 +6,7 @@
 
 #include <caf/actor_registry.hpp>
 
-#include <algorithm>
-#include <cctype>
-
 namespace troupe::http {
-
-namespace {
-
-std::string lower(std::string_view s) {
-  std::string out{s};
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-} // namespace
 
 std::optional<std::string> tenant_key(const request& req, std::string_view base_domain) {
   if (const auto named = req.header("X-Tenant"); !named.empty()) {
@@ -31,8 +17,8 @@ std::optional<std::string> tenant_key(const request& req, std::string_view base_
     return std::nullopt; // no Host, or an IPv6 literal: no subdomain
   }
   host = host.substr(0, host.find(':'));
-  const auto name = lower(host);
-  const auto suffix = "." + lower(base_domain);
+  const auto name = ascii_lower(host);
+  const auto suffix = "." + ascii_lower(base_domain);
   if (base_domain.empty() || name.size() <= suffix.size()
       || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
     return std::nullopt;

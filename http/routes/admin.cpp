@@ -90,10 +90,7 @@ bool is_json_media_type(std::string_view content_type) {
   while (!media.empty() && media.back() == ' ') {
     media.remove_suffix(1);
   }
-  std::string lower{media};
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return lower == "application/json";
+  return iequals(media, "application/json");
 }
 
 // The JSON object in the body, or the problem response to send instead.
@@ -205,12 +202,6 @@ bool valid_email(const std::string& email) {
   }
   return std::none_of(email.begin(), email.end(),
                       [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
-}
-
-std::string lower_ascii(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
 }
 
 // limits: {"principal"|"tenant"|"anonymous"|"inbound": [n, s], "requests_per_month": n}
@@ -343,8 +334,7 @@ handler_fn admin_only(const services& svc, handler_fn inner) {
     constexpr std::string_view scheme = "bearer ";
     bool ok = false;
     if (authorization.size() > scheme.size() && digest.size() == 32) {
-      std::string prefix{authorization.substr(0, scheme.size())};
-      ok = lower_ascii(prefix) == scheme;
+      ok = iequals(authorization.substr(0, scheme.size()), scheme);
       const auto presented = sha256(authorization.substr(scheme.size()));
       // Fixed-length digests compared in constant time: neither length nor content leaks.
       ok = (CRYPTO_memcmp(presented.data(), digest.data(), 32) == 0) && ok;
@@ -390,7 +380,7 @@ handler_fn create_tenant(const services& svc) {
       v.only(*owner, {"email", "password"}, "/owner");
       if (auto email = v.text(*owner, "email", "/owner/email", 3, 254, true)) {
         if (valid_email(*email)) {
-          c.owner_email = lower_ascii(std::move(*email));
+          c.owner_email = ascii_lower(*email);
         } else {
           v.error("/owner/email", "must be an email address");
         }
