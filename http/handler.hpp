@@ -35,13 +35,40 @@ struct request {
   std::string_view header(std::string_view name) const;
 };
 
+/// One piece of a streamed body. `data` empty + `last` = the end. `failed` = abort: the
+/// session closes the connection without the terminating chunk, so the client sees a truncated
+/// body.
+struct body_chunk {
+  std::string data;
+  bool last = false;
+  bool failed = false;
+};
+
+/// Produces a streamed body piece by piece. The session calls it when it is ready for the
+/// next piece (first right after the header was written, then after each chunk was written:
+/// this is the back-pressure, at most one piece is buffered). The source must call `deliver`
+/// exactly once per call, from any thread (typically a CAF thread), never blocking; it may
+/// also call it inline (`deliver` only queues the piece, it never re-enters the source). A
+/// source may set `last` together with non-empty `data`; an empty piece that is neither
+/// `last` nor `failed` just asks to be called again. Once a write failed (the client left: seen
+/// at the next write), a piece failed or the server shut down, the source is not called again
+/// and is destroyed with what it captured; a late `deliver` is a no-op. Runs on an io thread.
+using body_source = std::function<void(std::function<void(body_chunk)> deliver)>;
+
 /// What a handler answers. `status` is the HTTP status; headers the session adds itself
-/// (`Content-Length`, `Connection`, `Date`, `Server`, `X-Request-ID`) must not be set here.
+/// (`Content-Length`, `Transfer-Encoding`, `Connection`, `Date`, `Server`, `X-Request-ID`)
+/// must not be set here.
 struct response {
   int status = 200;
   std::string content_type = "application/json";
-  std::string body;
+  std::string body; ///< ignored when `stream` is set
   header_list headers;
+  /// Set: the body is streamed from this source and `body` is ignored. HTTP/1.1 gets
+  /// `Transfer-Encoding: chunked` (no `Content-Length`) and the connection stays usable after
+  /// the last chunk; HTTP/1.0 gets a close-delimited body (`Connection: close`). HEAD gets the
+  /// header only and 204/304 no body: the source is then never called. The access log's
+  /// duration and the latency histogram measure the time to the header (first byte).
+  body_source stream;
 };
 
 /// Per-request facts the router and session fill in before calling a handler.
@@ -50,6 +77,7 @@ struct request_context {
   std::string route; ///< the matched route template, e.g. "/problems/{code}"
   std::vector<std::pair<std::string, std::string>> params; ///< decoded path parameters
   std::string tenant_id; ///< /v1 requests: the resolved tenant (empty elsewhere)
+  std::string remote;    ///< the peer's IP address (audit entries)
 
   /// The decoded path parameter `name`, or an empty string.
   const std::string& param(std::string_view name) const;

@@ -16,6 +16,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -221,7 +223,8 @@ public:
     return stream_.get_executor();
   }
 
-  // Graceful shutdown: an idle connection closes now, a busy one after its response.
+  // Graceful shutdown: an idle connection closes now, a busy one (streaming included) after
+  // its response.
   void drain() override {
     draining_ = true;
     if (phase_ == phase::idle) {
@@ -238,21 +241,14 @@ public:
     if (phase_ != phase::handling) {
       return; // a handler replied twice; the first answer stands
     }
+    if (r.stream && r.status != 204 && r.status != 304) {
+      send_stream(std::move(r));
+      return;
+    }
     phase_ = phase::writing;
     res_ = {};
-    res_.version(version_);
-    res_.result(static_cast<unsigned>(r.status));
-    res_.set(bhttp::field::server, "troupe");
-    res_.set(bhttp::field::date, http_date());
-    if (!r.content_type.empty()) {
-      res_.set(bhttp::field::content_type, r.content_type);
-    }
-    for (auto& [name, value] : r.headers) {
-      res_.insert(name, value);
-    }
-    res_.set("X-Request-ID", ctx_.request_id);
     const bool keep = keep_alive_ && !draining_ && !srv_.draining.load();
-    res_.keep_alive(keep);
+    set_fields(res_, r, keep);
     res_.body() = std::move(r.body);
     if (r.status == 204 || r.status == 304) {
       res_.body().clear(); // RFC 9110 8.6: no body and no Content-Length
@@ -273,7 +269,179 @@ public:
   }
 
 private:
-  enum class phase { idle, reading, handling, writing, closed };
+  enum class phase { idle, reading, handling, writing, streaming, closed };
+
+  // The header fields every response carries, from the handler's `r` and this request.
+  template <class Body>
+  void set_fields(bhttp::response<Body>& m, const response& r, bool keep) {
+    m.version(version_);
+    m.result(static_cast<unsigned>(r.status));
+    m.set(bhttp::field::server, "troupe");
+    m.set(bhttp::field::date, http_date());
+    if (!r.content_type.empty()) {
+      m.set(bhttp::field::content_type, r.content_type);
+    }
+    for (const auto& [name, value] : r.headers) {
+      m.insert(name, value);
+    }
+    m.set(request_id_field, ctx_.request_id);
+    m.keep_alive(keep);
+  }
+
+  // Starts a streamed response: the header now, then one piece at a time, asking the source
+  // for the next piece only once the previous one is written (the back-pressure). HTTP/1.1
+  // gets chunked encoding and may keep the connection; HTTP/1.0 has none, so its body ends
+  // where the connection does. HEAD gets the header alone and never calls the source.
+  void send_stream(response r) {
+    phase_ = phase::streaming;
+    chunked_ = version_ >= 11;
+    stream_keep_ = keep_alive_ && !draining_ && !srv_.draining.load() && (chunked_ || head_);
+    stream_res_.emplace();
+    set_fields(*stream_res_, r, stream_keep_);
+    if (chunked_) {
+      stream_res_->chunked(true);
+    } else if (!stream_keep_) {
+      stream_res_->set(bhttp::field::connection, "close");
+    }
+    if (!head_) {
+      source_ = std::move(r.stream);
+    }
+    stream_sr_.emplace(*stream_res_);
+    // Metrics and the access log see the header go out: for a stream the duration is the
+    // time to first byte, not to the last chunk.
+    record(r.status);
+    lowest().expires_after(srv_.options.read_timeout);
+    bhttp::async_write_header(stream_, *stream_sr_,
+                              [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                                self->on_stream_header(ec);
+                              });
+  }
+
+  void on_stream_header(beast::error_code ec) {
+    stream_sr_.reset();
+    stream_res_.reset();
+    if (ec) {
+      close();
+      return;
+    }
+    if (head_) {
+      end_stream();
+      on_write(ec, stream_keep_);
+      return;
+    }
+    pull();
+  }
+
+  // Asks the source for the next piece. No socket timer runs meanwhile (nothing is pending
+  // on the socket): a slow source, say a database page, must not cut the stream; each write
+  // arms the timeout again.
+  void pull() {
+    lowest().expires_never();
+    awaiting_ = true;
+    const auto ticket = ++pulls_;
+    try {
+      source_(make_deliver(ticket));
+    } catch (const std::exception& e) {
+      // A source bug must not take the io thread down; the log has the cause.
+      srv_.log->error(protocol::event("body source threw")
+                        .add("route", ctx_.route)
+                        .add("request_id", ctx_.request_id)
+                        .add("what", e.what())
+                        .str());
+      close();
+    }
+  }
+
+  // The source's `deliver` for pull number `ticket`. Like a reply, it reaches this session
+  // only through the gate and always by post: a source that delivers inline must not see
+  // itself called again (or destroyed) before its own call has returned.
+  std::function<void(body_chunk)> make_deliver(std::uint64_t ticket) {
+    return [gate = srv_.gate, weak = this->weak_from_this(), ticket](body_chunk piece) {
+      std::shared_lock<std::shared_mutex> lock{gate->mutex};
+      if (!gate->open) {
+        return;
+      }
+      if (auto self = weak.lock()) {
+        auto ex = self->executor();
+        asio::post(ex, [self = std::move(self), ticket, p = std::move(piece)]() mutable {
+          self->on_piece(ticket, std::move(p));
+        });
+      }
+    };
+  }
+
+  void on_piece(std::uint64_t ticket, body_chunk piece) {
+    if (phase_ != phase::streaming || !awaiting_ || ticket != pulls_) {
+      return; // the connection closed meanwhile, or a source delivered twice
+    }
+    awaiting_ = false;
+    if (piece.failed) {
+      if (srv_.log->should_log(spdlog::level::debug)) {
+        srv_.log->debug(protocol::event("body source failed, closing the connection")
+                          .add("route", ctx_.route)
+                          .add("request_id", ctx_.request_id)
+                          .str());
+      }
+      close(); // no terminating chunk: the client sees a truncated body
+      return;
+    }
+    if (piece.data.empty()) {
+      // An empty chunk would read as the terminating one.
+      if (piece.last) {
+        finish();
+      } else {
+        pull();
+      }
+      return;
+    }
+    last_piece_ = piece.last;
+    piece_ = std::move(piece.data);
+    lowest().expires_after(srv_.options.read_timeout);
+    auto written = [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_piece_written(ec);
+    };
+    if (chunked_) {
+      asio::async_write(stream_, bhttp::make_chunk(asio::buffer(piece_)), std::move(written));
+    } else {
+      asio::async_write(stream_, asio::buffer(piece_), std::move(written));
+    }
+  }
+
+  void on_piece_written(beast::error_code ec) {
+    if (ec) {
+      close(); // the client left or stopped reading: the source is not called again
+      return;
+    }
+    if (last_piece_) {
+      finish();
+    } else {
+      pull();
+    }
+  }
+
+  // Ends a complete stream. A drain that began meanwhile closes the connection afterwards,
+  // as it would after a plain response (the header's promise is kept by closing cleanly).
+  void finish() {
+    end_stream();
+    if (!chunked_) {
+      linger_close(); // the close is the end of an HTTP/1.0 body
+      return;
+    }
+    lowest().expires_after(srv_.options.read_timeout);
+    asio::async_write(stream_, bhttp::make_chunk_last(),
+                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                        const bool keep
+                          = self->stream_keep_ && !self->draining_ && !self->srv_.draining.load();
+                        self->on_write(ec, keep);
+                      });
+  }
+
+  // Drops the source (and what it captured) and the last piece's buffer.
+  void end_stream() {
+    source_ = nullptr;
+    awaiting_ = false;
+    std::string{}.swap(piece_);
+  }
 
   void wait() {
     phase_ = phase::idle;
@@ -422,6 +590,7 @@ private:
     path_ = req.path.substr(0, 256);
 
     ctx_ = {};
+    ctx_.remote = remote_;
     const auto client_id = req.header("X-Request-ID");
     ctx_.request_id
       = protocol::valid_request_id(client_id) ? std::string{client_id} : protocol::new_request_id();
@@ -610,6 +779,10 @@ private:
     }
     closed_ = true;
     phase_ = phase::closed;
+    // The source goes now, with what it captured. `piece_` and the serializer stay: a
+    // cancelled write still refers to them until its handler has run.
+    source_ = nullptr;
+    awaiting_ = false;
     lowest().close();
     srv_.remove(this);
   }
@@ -624,6 +797,16 @@ private:
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> res_;
+  // The streamed response in flight (phase::streaming); the header parts only while written.
+  std::optional<bhttp::response<bhttp::empty_body>> stream_res_;
+  std::optional<bhttp::response_serializer<bhttp::empty_body>> stream_sr_;
+  body_source source_;
+  std::string piece_;       // the piece being written
+  std::uint64_t pulls_ = 0; // source calls so far; names the one `deliver` may answer
+  bool awaiting_ = false;   // a source call has not delivered yet
+  bool last_piece_ = false;
+  bool chunked_ = false;
+  bool stream_keep_ = false;
   phase phase_ = phase::idle;
   bool draining_ = false;
   bool closed_ = false;
