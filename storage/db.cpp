@@ -84,8 +84,8 @@ caf::expected<db_reply> run_work(connection_state& st, db_work& work, bool retri
     }
     return fail(std::move(result.error()));
   }
-  if (!tx.begun()) {
-    return db_reply{std::move(*result)}; // the work ran no statement: nothing to commit
+  if (!tx.begun() || tx.committed()) {
+    return db_reply{std::move(*result)}; // nothing ran, or the body committed its last step
   }
   if (auto committed = conn.exec("COMMIT"); !committed) {
     return fail(std::move(committed.error()));
@@ -240,6 +240,19 @@ db_pool_actor::behavior_type db_pool(pool_pointer self, db_pool_options options)
 
 pg_transaction::pg_transaction(pg_connection& conn, std::optional<std::string> tenant)
     : conn_(conn), tenant_(std::move(tenant)) {}
+
+caf::expected<pg_rows> pg_transaction::execute_and_commit(const pg_statement& statement,
+                                                          const pg_params& params) {
+  const bool first = !begun_;
+  begun_ = true;
+  auto rows = conn_.pipelined(first ? &set_tenant_sql : nullptr, tenant_, statement, params, true);
+  if (rows) {
+    committed_ = true;
+  } else if (first && !conn_.healthy()) {
+    found_dead_session_ = true;
+  }
+  return rows;
+}
 
 caf::expected<pg_rows> pg_transaction::execute(const pg_statement& statement,
                                                const pg_params& params) {

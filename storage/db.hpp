@@ -33,9 +33,19 @@ public:
     return tenant_;
   }
 
+  /// Runs a last statement and COMMIT in the same round trip (with BEGIN too if nothing ran
+  /// yet): the transaction is over when this returns. Use it only as a body's final step.
+  [[nodiscard]] caf::expected<pg_rows> execute_and_commit(const pg_statement& statement,
+                                                          const pg_params& params = {});
+
   /// True once the transaction was begun (a statement was sent).
   bool begun() const {
     return begun_;
+  }
+
+  /// True once execute_and_commit committed: the pool sends no COMMIT of its own.
+  bool committed() const {
+    return committed_;
   }
 
   /// True if the first statement found the session dead: nothing ran, a retry is safe.
@@ -47,6 +57,7 @@ private:
   pg_connection& conn_;
   std::optional<std::string> tenant_;
   bool begun_ = false;
+  bool committed_ = false;
   bool found_dead_session_ = false;
 };
 

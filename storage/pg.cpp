@@ -210,6 +210,13 @@ caf::expected<pg_rows> pg_connection::begin_with(const pg_statement& set_tenant,
                                                  const std::optional<std::string>& tenant,
                                                  const pg_statement& statement,
                                                  const pg_params& params) {
+  return pipelined(&set_tenant, tenant, statement, params, false);
+}
+
+caf::expected<pg_rows> pg_connection::pipelined(const pg_statement* begin_with_tenant,
+                                                const std::optional<std::string>& tenant,
+                                                const pg_statement& statement,
+                                                const pg_params& params, bool commit) {
   // What was sent, in order: each answers with one result (then a null), and a sync ends all.
   struct step {
     const char* what;
@@ -220,8 +227,11 @@ caf::expected<pg_rows> pg_connection::begin_with(const pg_statement& set_tenant,
   if (PQenterPipelineMode(conn_) != 1) {
     return failure(nullptr, "pipeline");
   }
-  bool sent = PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
-  steps.push_back({"BEGIN"});
+  bool sent = true;
+  if (begin_with_tenant != nullptr) {
+    sent = PQsendQueryParams(conn_, "BEGIN", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+    steps.push_back({"BEGIN"});
+  }
   auto send_prepared
     = [&](const pg_statement& s, const std::vector<const char*>& values, bool target) {
         if (prepared_.count(s.name) == 0) {
@@ -234,8 +244,8 @@ caf::expected<pg_rows> pg_connection::begin_with(const pg_statement& set_tenant,
                     == 1;
         steps.push_back({s.name, nullptr, target});
       };
-  if (tenant) {
-    send_prepared(set_tenant, {tenant->c_str()}, false);
+  if (begin_with_tenant != nullptr && tenant) {
+    send_prepared(*begin_with_tenant, {tenant->c_str()}, false);
   }
   std::vector<const char*> values;
   values.reserve(params.size());
@@ -243,6 +253,11 @@ caf::expected<pg_rows> pg_connection::begin_with(const pg_statement& set_tenant,
     values.push_back(p ? p->c_str() : nullptr);
   }
   send_prepared(statement, values, true);
+  if (commit) {
+    sent
+      = sent && PQsendQueryParams(conn_, "COMMIT", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+    steps.push_back({"COMMIT"});
+  }
   sent = sent && PQpipelineSync(conn_) == 1;
   if (!sent) {
     auto err = failure(nullptr, "pipeline send");

@@ -85,6 +85,15 @@ public:
                                                   const pg_statement& statement,
                                                   const pg_params& params);
 
+  /// Runs `statement` and COMMIT in one round trip (pipeline mode), preceded by BEGIN and
+  /// `begin_with_tenant` (with `tenant`) when that is given: a whole transaction in one round
+  /// trip. Any failure is returned (COMMIT does not run after a failed statement); the caller
+  /// rolls back.
+  [[nodiscard]] caf::expected<pg_rows> pipelined(const pg_statement* begin_with_tenant,
+                                                 const std::optional<std::string>& tenant,
+                                                 const pg_statement& statement,
+                                                 const pg_params& params, bool commit);
+
   /// Runs one or more statements without parameters (simple protocol): migrations, BEGIN.
   [[nodiscard]] caf::expected<pg_rows> exec(const std::string& sql);
 
