@@ -1,6 +1,7 @@
 // Composition root: load configuration → actor system → supervision tree → wait for a
 // signal or an escalation → shut down in order.
 
+#include "actors/audit/audit_service.hpp"
 #include "actors/auth/password_hasher.hpp"
 #include "actors/directory/directory.hpp"
 #include "actors/metrics/metrics.hpp"
@@ -11,10 +12,12 @@
 #include "http/front.hpp"
 #include "http/routes/admin.hpp"
 #include "protocol/actors.hpp"
+#include "protocol/crypto.hpp"
 #include "protocol/directory.hpp"
 #include "protocol/error.hpp"
 #include "protocol/logging.hpp"
 #include "protocol/type_ids.hpp"
+#include "storage/audit.hpp"
 #include "storage/db.hpp"
 #include "storage/embedded_postgres.hpp"
 #include "storage/migrations.hpp"
@@ -34,6 +37,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <netdb.h>
 #include <optional>
@@ -169,39 +173,34 @@ prepare_database(const config::settings& cfg,
   return endpoints;
 }
 
-// admin.token, or the one kept in ./var/admin-token, or a new one: 32 random bytes, written
-// there (0600) and printed once on stdout. Never logged.
-std::optional<std::string> resolve_admin_token(const config::settings& cfg) {
-  if (!cfg.admin_token.empty()) {
-    return cfg.admin_token;
-  }
-  auto log = protocol::make_logger("node");
-  const std::string dir = "./var";
-  const std::string path = dir + "/admin-token";
+// The secret kept in `path` (its first line), or a new one made by `make` and written there
+// (0600, directory 0700). nullopt (logged) if it can be neither read nor stored. `created`
+// tells which.
+std::optional<std::string> load_or_create_secret(const std::string& path,
+                                                 const std::function<std::string()>& make,
+                                                 bool& created) {
+  created = false;
   if (std::ifstream in{path}; in) {
-    std::string token;
-    std::getline(in, token);
-    if (!token.empty()) {
-      return token;
+    std::string secret;
+    std::getline(in, secret);
+    if (!secret.empty()) {
+      return secret;
     }
   }
-  unsigned char bytes[32];
-  if (::getrandom(bytes, sizeof(bytes), 0) != static_cast<ssize_t>(sizeof(bytes))) {
+  auto log = protocol::make_logger("node");
+  std::string secret;
+  try {
+    secret = make();
+  } catch (const std::exception& e) {
     log->error(
-      protocol::event("cannot generate admin token").add("error", std::strerror(errno)).str());
+      protocol::event("cannot generate secret").add("path", path).add("error", e.what()).str());
     return std::nullopt;
   }
-  static constexpr char alphabet[]
-    = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string token = "tra_";
-  for (const unsigned char b : bytes) {
-    token.push_back(alphabet[b & 0x3f]); // 32 × 6 bits of the 256 random ones
-  }
-  ::mkdir(dir.c_str(), 0700);
+  ::mkdir("./var", 0700);
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  const std::string line = token + "\n";
+  const std::string line = secret + "\n";
   if (fd < 0 || ::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-    log->error(protocol::event("cannot store admin token")
+    log->error(protocol::event("cannot store secret")
                  .add("path", path)
                  .add("error", std::strerror(errno))
                  .str());
@@ -211,10 +210,67 @@ std::optional<std::string> resolve_admin_token(const config::settings& cfg) {
     return std::nullopt;
   }
   ::close(fd);
-  // On stderr, not in the log stream on stdout: a secret has no business in collected logs.
-  std::cerr << "troupe: admin token (shown once; kept in " << path << "): " << token << std::endl;
-  log->info(protocol::event("admin token generated").add("path", path).str());
+  created = true;
+  return secret;
+}
+
+// admin.token, or the one kept in ./var/admin-token, or a new one: "tra_" and 32 random
+// base64url characters, written there (0600) and printed once on stderr. Never logged.
+std::optional<std::string> resolve_admin_token(const config::settings& cfg) {
+  if (!cfg.admin_token.empty()) {
+    return cfg.admin_token;
+  }
+  const std::string path = "./var/admin-token";
+  bool created = false;
+  auto token = load_or_create_secret(
+    path, [] { return "tra_" + protocol::crypto::base64url(protocol::crypto::random_bytes(24)); },
+    created);
+  if (token && created) {
+    // On stderr, not in the log stream on stdout: a secret has no business in collected logs.
+    std::cerr << "troupe: admin token (shown once; kept in " << path << "): " << *token
+              << std::endl;
+    protocol::make_logger("node")->info(
+      protocol::event("admin token generated").add("path", path).str());
+  }
   return token;
+}
+
+// auth.key-encryption-key as 32 bytes: 64 hex digits or 43 base64url characters.
+std::optional<std::string> decode_key_encryption_key(const std::string& text) {
+  auto key
+    = text.size() == 64 ? protocol::crypto::unhex(text) : protocol::crypto::unbase64url(text);
+  if (!key || key->size() != 32) {
+    return std::nullopt;
+  }
+  return key;
+}
+
+// auth.key-encryption-key, or the one kept in ./var/key-encryption-key, or a new one (32
+// random bytes, base64url) written there. It encrypts the audit log's data keys (and, with
+// the auth issue, the signing keys): losing it makes that data unreadable. Never printed.
+std::optional<std::string> resolve_key_encryption_key(const config::settings& cfg) {
+  if (!cfg.auth_key_encryption_key.empty()) {
+    return decode_key_encryption_key(cfg.auth_key_encryption_key);
+  }
+  const std::string path = "./var/key-encryption-key";
+  bool created = false;
+  auto text = load_or_create_secret(
+    path, [] { return protocol::crypto::base64url(protocol::crypto::random_bytes(32)); }, created);
+  if (!text) {
+    return std::nullopt;
+  }
+  auto log = protocol::make_logger("node");
+  auto key = decode_key_encryption_key(*text);
+  if (!key) {
+    log->error(protocol::event("unusable key encryption key").add("path", path).str());
+    return std::nullopt;
+  }
+  if (created) {
+    log->info(protocol::event("key encryption key generated: back it up with the database")
+                .add("path", path)
+                .str());
+  }
+  return key;
 }
 
 // Binds the HTTP listener before anything slow starts, so a port in use fails at once.
@@ -232,7 +288,8 @@ int listen_or_log(const config::settings& cfg) {
 }
 
 int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>& tls,
-          const database_endpoints& database, int listen_fd, const std::string& admin_token) {
+          const database_endpoints& database, int listen_fd, const std::string& admin_token,
+          const std::string& key_encryption_key) {
   sigset_t signals = shutdown_signals();
   auto log = protocol::make_logger("node");
 
@@ -287,12 +344,27 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
                         self->system().registry().put(protocol::hasher_key, hasher);
                         return caf::actor_cast<caf::actor>(hasher);
                       }});
-  children.push_back({"tenants", [](caf::local_actor* self) {
-                        return caf::actor_cast<caf::actor>(actors::spawn_tenants_service(self));
+  auto audit = storage::audit_secrets::derive(key_encryption_key);
+  children.push_back({"tenants", [audit, metrics](caf::local_actor* self) {
+                        return caf::actor_cast<caf::actor>(
+                          actors::spawn_tenants_service(self, audit, metrics));
+                      }});
+  children.push_back({"audit_reader", [audit](caf::local_actor* self) {
+                        return caf::actor_cast<caf::actor>(actors::spawn_audit_reader(self, audit));
+                      }});
+  actors::audit_pruner_options pruner;
+  pruner.owner_conninfo = database.owner_conninfo;
+  pruner.retention_days = cfg.audit_retention_days;
+  pruner.secrets = audit;
+  children.push_back({"audit_pruner", [pruner](caf::local_actor* self) {
+                        return caf::actor_cast<caf::actor>(
+                          actors::spawn_audit_pruner(self, pruner));
                       }});
   actors::directory_options directory;
   directory.idle_timeout = std::chrono::seconds{cfg.tenants_idle_timeout_s};
   directory.metrics = metrics;
+  directory.tenant.audit = audit;
+  directory.tenant.metrics = metrics;
   directory.loader = [&sys] {
     return sys.registry().get<protocol::tenant_loader_actor>(protocol::tenants_key);
   };
@@ -405,6 +477,12 @@ int run(int argc, char** argv) {
       return exit_usage;
     }
   }
+  if (!cfg.auth_key_encryption_key.empty()
+      && !decode_key_encryption_key(cfg.auth_key_encryption_key)) {
+    std::cerr << "troupe: auth.key-encryption-key: must be 32 bytes, as 64 hex digits or 43 "
+                 "base64url characters\n";
+    return exit_usage;
+  }
   const sigset_t signals = shutdown_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN); // a closed stdout or peer must not kill the server
@@ -425,10 +503,11 @@ int run(int argc, char** argv) {
   int rc = 1;
   if (database) {
     const auto admin_token = command == "serve" ? resolve_admin_token(cfg) : std::nullopt;
+    const auto kek = command == "serve" ? resolve_key_encryption_key(cfg) : std::nullopt;
     if (command == "migrate") {
       rc = 0;
-    } else if (admin_token) {
-      rc = serve(cfg, tls, *database, listen_fd, *admin_token);
+    } else if (admin_token && kek) {
+      rc = serve(cfg, tls, *database, listen_fd, *admin_token, *kek);
     }
   } else if (listen_fd >= 0) {
     ::close(listen_fd);

@@ -1,5 +1,7 @@
 #include "http/router.hpp"
 
+#include "protocol/crypto.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -23,19 +25,6 @@ bool split_path(std::string_view path, std::vector<std::string_view>& out) {
   }
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 } // namespace
 
 bool percent_decode(std::string_view in, std::string& out) {
@@ -49,8 +38,8 @@ bool percent_decode(std::string_view in, std::string& out) {
     if (i + 2 >= in.size()) {
       return false;
     }
-    const int hi = hex_value(in[i + 1]);
-    const int lo = hex_value(in[i + 2]);
+    const int hi = protocol::crypto::hex_digit(in[i + 1]);
+    const int lo = protocol::crypto::hex_digit(in[i + 2]);
     if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
       return false;
     }

@@ -1,6 +1,7 @@
 #include "http/routes.hpp"
 
 #include "http/routes/admin.hpp"
+#include "http/routes/audit.hpp"
 #include "http/routes/platform.hpp"
 
 namespace troupe::http {
@@ -26,6 +27,14 @@ std::shared_ptr<router> make_router(const services& svc) {
           "change a tenant"});
   r->add({verb::del, "/admin/v1/tenants/{tenant}", admin_only(svc, routes::delete_tenant(svc)),
           "delete a tenant and purge its data"});
+  // Tenant API (API.md "Audit log"). Until authentication lands, the platform admin token
+  // with X-Tenant is the only credential (actor type admin); then audit:read.
+  r->add({verb::get, "/v1/audit", admin_only(svc, routes::list_audit(svc)),
+          "the tenant's audit entries, newest first"});
+  r->add({verb::get, "/v1/audit/verify", admin_only(svc, routes::verify_audit(svc)),
+          "verify the tenant's audit hash chain"});
+  r->add({verb::get, "/v1/audit/export", admin_only(svc, routes::export_audit(svc)),
+          "every audit entry, oldest first, as streamed NDJSON"});
   return r;
 }
 

@@ -2,6 +2,7 @@
 
 // The directory and tenant actors (DESIGN.md "The one idea"): data and interfaces only.
 
+#include "protocol/audit.hpp"
 #include "protocol/tenants.hpp"
 #include "protocol/type_ids.hpp"
 
@@ -15,9 +16,17 @@
 namespace troupe::protocol {
 
 /// One active tenant: the serialisation point for its state. It answers `resolve_atom` with
-/// its record, or `tenant_suspended`. Later modules (limits, idempotency, audit head) add
-/// their messages here. Reached only through the directory.
-using tenant_actor = caf::typed_actor<caf::replies_to<resolve_atom>::with<tenant_record>>;
+/// its record, or `tenant_suspended`. It holds the head of the tenant's audit hash chain and
+/// runs every audited unit of work (`run_atom`): it appends their entries in order, several
+/// units per transaction when they queue up (group commit), and advances the head only after
+/// COMMIT. `verify_atom` checks the chain against that head. `update_atom, record` replaces
+/// its record after an admin change (chain head and caches stay). `retire_atom` (passivation)
+/// lets it finish the work it accepted, then stop. Reached only through the directory.
+using tenant_actor
+  = caf::typed_actor<caf::replies_to<resolve_atom>::with<tenant_record>,
+                     caf::replies_to<run_atom, audited_work>::with<audited_result>,
+                     caf::replies_to<verify_atom>::with<audit_verification>,
+                     caf::reacts_to<update_atom, tenant_record>, caf::reacts_to<retire_atom>>;
 
 /// Loads a tenant by id or slug when it is activated (the `tenants` actor is one).
 using tenant_loader_actor
@@ -25,15 +34,21 @@ using tenant_loader_actor
 
 /// The only way to a tenant actor. `resolve_atom, key` (an id or slug) activates the tenant
 /// from PostgreSQL on first use and answers its record; an unknown tenant is `not_found`, a
-/// suspended one `tenant_suspended`. `invalidate_atom, id` drops an active tenant so that
-/// its next use reloads it (after an admin change). `get_atom` reports how many are active.
-/// `get_atom, id` answers the active tenant's handle (an invalid one if inactive): for
+/// suspended one `tenant_suspended`. `run_atom, key, work` runs an audited unit of work on
+/// the tenant (suspended or not) and `verify_atom, key` verifies its audit chain.
+/// `invalidate_atom, id` passivates an active tenant so that its next use reloads it (after
+/// a deletion); `update_atom, record` hands an active tenant its changed record (after an
+/// admin update: the tenant keeps its chain head and caches). `get_atom` reports how many are
+/// active. `get_atom, id` answers the active tenant's handle (an invalid one if inactive): for
 /// supervision tests and diagnostics only. `sweep_atom` is the directory's own timer (it passivates
 /// idle tenants). Callers never hold tenant handles, so the cluster issue can route to remote
 /// owners here.
 using directory_actor = caf::typed_actor<
   caf::replies_to<resolve_atom, std::string>::with<tenant_record>,
-  caf::reacts_to<invalidate_atom, std::string>, caf::replies_to<caf::get_atom>::with<std::uint64_t>,
+  caf::replies_to<run_atom, std::string, audited_work>::with<audited_result>,
+  caf::replies_to<verify_atom, std::string>::with<audit_verification>,
+  caf::reacts_to<invalidate_atom, std::string>, caf::reacts_to<update_atom, tenant_record>,
+  caf::replies_to<caf::get_atom>::with<std::uint64_t>,
   caf::replies_to<caf::get_atom, std::string>::with<tenant_actor>, caf::reacts_to<sweep_atom>>;
 
 inline constexpr caf::atom_value directory_key = caf::atom("directory");

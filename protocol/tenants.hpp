@@ -3,11 +3,13 @@
 // The platform's tenant administration (API.md "Platform", /admin/v1/tenants): data and the
 // typed interface of the `tenants` actor. Data and interfaces only.
 
+#include "protocol/audit.hpp"
 #include "protocol/type_ids.hpp"
 
 #include <caf/atom.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
 #include <string>
@@ -87,14 +89,18 @@ typename Inspector::result_type inspect(Inspector& f, tenant_query& x) {
   return f(caf::meta::type_name("tenant_query"), x.limit, x.after);
 }
 
-/// Tenant administration. `key` is a tenant id or slug. Errors: `not_found`, `conflict`
+/// A tenant as the admin API shows it (and as its audit entries record it).
+nlohmann::json tenant_json(const tenant_record& t);
+
+/// Tenant administration. `key` is a tenant id or slug; changes are audited with the
+/// given origin (the platform admin). Errors: `not_found`, `conflict`
 /// (slug taken), `service_unavailable` (database away or saturated).
-using tenants_actor
-  = caf::typed_actor<caf::replies_to<create_atom, tenant_creation>::with<tenant_record>,
-                     caf::replies_to<caf::get_atom, std::string>::with<tenant_record>,
-                     caf::replies_to<list_atom, tenant_query>::with<tenant_page>,
-                     caf::replies_to<update_atom, std::string, tenant_update>::with<tenant_record>,
-                     caf::replies_to<caf::delete_atom, std::string>::with<tenant_record>>;
+using tenants_actor = caf::typed_actor<
+  caf::replies_to<create_atom, tenant_creation, audit_origin>::with<tenant_record>,
+  caf::replies_to<caf::get_atom, std::string>::with<tenant_record>,
+  caf::replies_to<list_atom, tenant_query>::with<tenant_page>,
+  caf::replies_to<update_atom, std::string, tenant_update, audit_origin>::with<tenant_record>,
+  caf::replies_to<caf::delete_atom, std::string, audit_origin>::with<tenant_record>>;
 
 inline constexpr caf::atom_value tenants_key = caf::atom("tenants");
 

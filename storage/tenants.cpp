@@ -136,10 +136,14 @@ caf::expected<protocol::tenant_page> tenant_repository::list(const protocol::ten
 }
 
 caf::expected<protocol::tenant_record> tenant_repository::update(const std::string& key,
-                                                                 const protocol::tenant_update& u) {
+                                                                 const protocol::tenant_update& u,
+                                                                 protocol::tenant_record* before) {
   auto current = find(key);
   if (!current) {
     return current;
+  }
+  if (before != nullptr) {
+    *before = *current;
   }
   auto rows
     = tx_.execute(update_sql, {current->id, nonempty(u.name), nonempty(u.plan), nonempty(u.status),

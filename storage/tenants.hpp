@@ -24,8 +24,10 @@ public:
 
   [[nodiscard]] caf::expected<protocol::tenant_record> find(const std::string& key);
   [[nodiscard]] caf::expected<protocol::tenant_page> list(const protocol::tenant_query& query);
-  [[nodiscard]] caf::expected<protocol::tenant_record> update(const std::string& key,
-                                                              const protocol::tenant_update& u);
+  /// Applies `u`; `before`, if given, receives the tenant as it was.
+  [[nodiscard]] caf::expected<protocol::tenant_record>
+  update(const std::string& key, const protocol::tenant_update& u,
+         protocol::tenant_record* before = nullptr);
   /// Deletes the tenant; its tenant-owned rows go with it (ON DELETE CASCADE).
   [[nodiscard]] caf::expected<protocol::tenant_record> remove(const std::string& key);
 

@@ -1,5 +1,6 @@
 #include "actors/directory/directory.hpp"
 
+#include "actors/directory/tenant.hpp"
 #include "actors/metrics/metrics_registry.hpp"
 #include "protocol/error.hpp"
 
@@ -10,6 +11,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <algorithm>
 #include <unordered_map>
 #include <vector>
 
@@ -17,30 +19,10 @@ namespace troupe::actors {
 
 namespace {
 
-// -- tenant --------------------------------------------------------------------------------
-
-struct tenant_state {
-  static inline const char* name = "tenant";
-  protocol::tenant_record record;
-};
-
-protocol::tenant_actor::behavior_type
-tenant(protocol::tenant_actor::stateful_pointer<tenant_state> self,
-       protocol::tenant_record record) {
-  self->state.record = std::move(record);
-  return {
-    [self](protocol::resolve_atom) -> caf::result<protocol::tenant_record> {
-      if (self->state.record.status == "suspended") {
-        return caf::make_error(protocol::errc::tenant_suspended);
-      }
-      return self->state.record;
-    },
-  };
-}
-
 // -- directory -------------------------------------------------------------------------------
 
-using record_promise = caf::typed_response_promise<protocol::tenant_record>;
+// What waits for an activation: called with the active tenant, or with the error.
+using waiter = std::function<void(const protocol::tenant_actor*, const caf::error&)>;
 
 struct active_tenant {
   protocol::tenant_actor actor;
@@ -53,7 +35,8 @@ struct directory_state {
   directory_options options;
   std::unordered_map<std::string, active_tenant> active; // by tenant id
   std::unordered_map<std::string, std::string> ids_by_slug;
-  std::unordered_map<std::string, std::vector<record_promise>> activating; // by key
+  std::vector<caf::actor_addr> retiring; // passivated, finishing their accepted work
+  std::unordered_map<std::string, std::vector<waiter>> activating; // by key
 };
 
 using directory_pointer = protocol::directory_actor::stateful_pointer<directory_state>;
@@ -64,7 +47,9 @@ void count(directory_pointer self, int delta) {
   }
 }
 
-// Forgets an active tenant and stops its actor; its down_msg then finds nothing to do.
+// Forgets an active tenant and retires its actor: it finishes the work it accepted (their
+// commits must reach their callers), then stops; its down_msg then finds nothing to do. The
+// next use activates a fresh one, which reloads the tenant and its chain head.
 void passivate(directory_pointer self, const std::string& id) {
   auto& st = self->state;
   auto i = st.active.find(id);
@@ -72,7 +57,8 @@ void passivate(directory_pointer self, const std::string& id) {
     return;
   }
   st.ids_by_slug.erase(i->second.slug);
-  self->send_exit(i->second.actor, caf::exit_reason::user_shutdown);
+  self->send(i->second.actor, protocol::retire_atom_v);
+  st.retiring.push_back(i->second.actor.address());
   st.active.erase(i);
   count(self, -1);
 }
@@ -92,24 +78,66 @@ void activated(directory_pointer self, const std::string& key, protocol::tenant_
   auto& st = self->state;
   auto waiting = std::move(st.activating[key]);
   st.activating.erase(key);
-  if (active_id(self, record.id) == nullptr) {
-    auto actor = self->spawn<caf::linked + caf::monitored>(tenant, record);
-    st.active.emplace(record.id, active_tenant{actor, record.slug, self->clock().now()});
-    st.ids_by_slug[record.slug] = record.id;
+  const auto id = record.id;
+  if (active_id(self, id) == nullptr) {
+    const auto slug = record.slug;
+    auto actor = spawn_tenant(self, std::move(record), st.options.tenant);
+    st.active.emplace(id, active_tenant{actor, slug, self->clock().now()});
+    st.ids_by_slug[slug] = id;
     count(self, +1);
   }
-  auto& entry = st.active.at(record.id);
-  for (auto& rp : waiting) {
-    rp.delegate(entry.actor, protocol::resolve_atom_v);
+  const auto actor = st.active.at(id).actor;
+  for (auto& w : waiting) {
+    w(&actor, caf::error{});
   }
 }
 
 void activation_failed(directory_pointer self, const std::string& key, const caf::error& err) {
   auto waiting = std::move(self->state.activating[key]);
   self->state.activating.erase(key);
-  for (auto& rp : waiting) {
-    rp.deliver(err);
+  for (auto& w : waiting) {
+    w(nullptr, err);
   }
+}
+
+// Calls `then` with the active tenant for `key` (an id or slug), activating it first if
+// needed (one load per key, however many wait), or with the activation's error.
+void with_tenant(directory_pointer self, const std::string& key, waiter then) {
+  auto& st = self->state;
+  if (const auto* id = active_id(self, key)) {
+    auto& entry = st.active.at(*id);
+    entry.last_used = self->clock().now();
+    then(&entry.actor, caf::error{});
+    return;
+  }
+  auto& waiting = st.activating[key];
+  waiting.push_back(std::move(then));
+  if (waiting.size() > 1) {
+    return; // an activation of this key is under way
+  }
+  auto loader = st.options.loader ? st.options.loader() : protocol::tenant_loader_actor{};
+  if (!loader) {
+    activation_failed(self, key, caf::make_error(protocol::errc::service_unavailable, "no loader"));
+    return;
+  }
+  self->request(loader, st.options.load_timeout, caf::get_atom_v, key)
+    .then([self, key](protocol::tenant_record& record) { activated(self, key, std::move(record)); },
+          [self, key](caf::error& err) { activation_failed(self, key, err); });
+}
+
+// Forwards a request to the tenant for `key` and answers the caller with the tenant's reply.
+template <class Result, class... Ts>
+caf::result<Result> forward(directory_pointer self, const std::string& key, Ts... xs) {
+  auto rp = self->make_response_promise<Result>();
+  with_tenant(self, key,
+              [rp, xs...](const protocol::tenant_actor* actor, const caf::error& err) mutable {
+                if (actor == nullptr) {
+                  rp.deliver(err);
+                } else {
+                  rp.delegate(*actor, xs...);
+                }
+              });
+  return rp;
 }
 
 protocol::directory_actor::behavior_type directory(directory_pointer self,
@@ -122,6 +150,11 @@ protocol::directory_actor::behavior_type directory(directory_pointer self,
       if (entry.actor.address() == msg.source) {
         return;
       }
+    }
+    auto& retiring = self->state.retiring;
+    if (auto r = std::find(retiring.begin(), retiring.end(), msg.source); r != retiring.end()) {
+      retiring.erase(r); // a passivated tenant finished
+      return;
     }
     self->quit(msg.reason);
   });
@@ -140,31 +173,23 @@ protocol::directory_actor::behavior_type directory(directory_pointer self,
   self->delayed_send(self, self->state.options.sweep_interval, protocol::sweep_atom_v);
   return {
     [self](protocol::resolve_atom, const std::string& key) -> caf::result<protocol::tenant_record> {
-      auto& st = self->state;
-      if (const auto* id = active_id(self, key)) {
-        auto& entry = st.active.at(*id);
-        entry.last_used = self->clock().now();
-        return self->delegate(entry.actor, protocol::resolve_atom_v);
-      }
-      auto rp = self->make_response_promise<protocol::tenant_record>();
-      auto& waiting = st.activating[key];
-      waiting.push_back(rp);
-      if (waiting.size() > 1) {
-        return rp; // an activation of this key is under way
-      }
-      auto loader = st.options.loader ? st.options.loader() : protocol::tenant_loader_actor{};
-      if (!loader) {
-        activation_failed(self, key,
-                          caf::make_error(protocol::errc::service_unavailable, "no loader"));
-        return rp;
-      }
-      self->request(loader, st.options.load_timeout, caf::get_atom_v, key)
-        .then(
-          [self, key](protocol::tenant_record& record) { activated(self, key, std::move(record)); },
-          [self, key](caf::error& err) { activation_failed(self, key, err); });
-      return rp;
+      return forward<protocol::tenant_record>(self, key, protocol::resolve_atom_v);
+    },
+    [self](protocol::run_atom, const std::string& key,
+           protocol::audited_work& work) -> caf::result<protocol::audited_result> {
+      return forward<protocol::audited_result>(self, key, protocol::run_atom_v, std::move(work));
+    },
+    [self](protocol::verify_atom,
+           const std::string& key) -> caf::result<protocol::audit_verification> {
+      return forward<protocol::audit_verification>(self, key, protocol::verify_atom_v);
     },
     [self](protocol::invalidate_atom, const std::string& id) { passivate(self, id); },
+    [self](protocol::update_atom, protocol::tenant_record& record) {
+      auto i = self->state.active.find(record.id);
+      if (i != self->state.active.end()) {
+        self->send(i->second.actor, protocol::update_atom_v, std::move(record));
+      }
+    },
     [self](caf::get_atom) { return static_cast<std::uint64_t>(self->state.active.size()); },
     [self](caf::get_atom, const std::string& id) {
       auto i = self->state.active.find(id);

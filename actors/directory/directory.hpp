@@ -1,5 +1,6 @@
 #pragma once
 
+#include "actors/directory/tenant.hpp"
 #include "protocol/directory.hpp"
 
 #include <caf/fwd.hpp>
@@ -24,6 +25,8 @@ struct directory_options {
   std::function<protocol::tenant_loader_actor()> loader;
   /// If set, `troupe_actors{kind="tenant"}` follows activations and passivations.
   std::shared_ptr<metrics_registry> metrics;
+  /// What every tenant actor is spawned with (audit keys, batch size).
+  tenant_options tenant;
 };
 
 /// Spawns the directory (see protocol::directory_actor). Tenant actors are its linked

@@ -161,6 +161,10 @@ std::string metrics_registry::render() const {
   for (const auto& [kind, n] : actor_counts_) {
     out += "troupe_actors{kind=\"" + label_value(kind) + "\"} " + std::to_string(n) + "\n";
   }
+  out += "# HELP troupe_audit_entries_total Audit entries committed by this node.\n"
+         "# TYPE troupe_audit_entries_total counter\n"
+         "troupe_audit_entries_total "
+         + std::to_string(audit_entries_.load(std::memory_order_relaxed)) + "\n";
   return out;
 }
 

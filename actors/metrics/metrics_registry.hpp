@@ -44,6 +44,11 @@ public:
   /// Adds `delta` to the `troupe_actors{kind}` gauge.
   void count_actor(std::string_view kind, int delta);
 
+  /// Adds `n` to `troupe_audit_entries_total` (entries committed by this node).
+  void count_audit_entries(std::uint64_t n) {
+    audit_entries_.fetch_add(n, std::memory_order_relaxed);
+  }
+
   /// The Prometheus text exposition (format 0.0.4) of every series.
   std::string render() const;
 
@@ -64,6 +69,7 @@ private:
   std::vector<std::unique_ptr<route_series>> routes_;
   mutable std::mutex actors_mutex_; // guards actor_counts_: changes are rare
   std::vector<std::pair<std::string, std::int64_t>> actor_counts_;
+  std::atomic<std::uint64_t> audit_entries_{0};
 };
 
 } // namespace troupe::actors

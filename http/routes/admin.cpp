@@ -1,13 +1,14 @@
 #include "http/routes/admin.hpp"
 
 #include "http/ask.hpp"
+#include "http/query.hpp"
+#include "http/routes/audit.hpp"
+#include "protocol/crypto.hpp"
 #include "protocol/error.hpp"
 #include "protocol/tenants.hpp"
 
 #include <caf/actor_registry.hpp>
 #include <nlohmann/json.hpp>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cctype>
@@ -19,55 +20,6 @@ namespace troupe::http::routes {
 namespace {
 
 using json = nlohmann::json;
-
-std::string sha256(std::string_view text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
-  return std::string{reinterpret_cast<const char*>(digest), length};
-}
-
-// -- cursors: base64url of the last tenant id ------------------------------------------------
-
-constexpr std::string_view b64url
-  = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string encode_cursor(std::string_view id) {
-  std::string out;
-  std::uint32_t buffer = 0;
-  int bits = 0;
-  for (const unsigned char c : id) {
-    buffer = (buffer << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out.push_back(b64url[(buffer >> bits) & 0x3f]);
-    }
-  }
-  if (bits > 0) {
-    out.push_back(b64url[(buffer << (6 - bits)) & 0x3f]);
-  }
-  return out;
-}
-
-std::optional<std::string> decode_cursor(std::string_view cursor) {
-  std::string out;
-  std::uint32_t buffer = 0;
-  int bits = 0;
-  for (const char c : cursor) {
-    const auto pos = b64url.find(c);
-    if (pos == std::string_view::npos) {
-      return std::nullopt;
-    }
-    buffer = (buffer << 6) | static_cast<std::uint32_t>(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
-    }
-  }
-  return out;
-}
 
 bool is_uuid(std::string_view s) {
   if (s.size() != 36) {
@@ -247,21 +199,6 @@ void check_settings(validator& v, const json& settings) {
 
 // -- answers -------------------------------------------------------------------------------
 
-json tenant_json(const protocol::tenant_record& t) {
-  json body{{"id", t.id},
-            {"slug", t.slug},
-            {"name", t.name},
-            {"plan", t.plan},
-            {"status", t.status},
-            {"limits", json::parse(t.limits, nullptr, false)},
-            {"settings", json::parse(t.settings, nullptr, false)},
-            {"created_at", t.created_at}};
-  if (!t.owner_id.empty()) {
-    body["owner"] = {{"id", t.owner_id}, {"email", t.owner_email}};
-  }
-  return body;
-}
-
 response failure(const caf::error& err, const request& req, const request_context& ctx) {
   const auto code = protocol::to_errc(err);
   std::string detail;
@@ -292,7 +229,7 @@ void ask_tenant(caf::actor_system& sys, const request& req, const request_contex
         reply(failure(result.error(), req, ctx));
         return;
       }
-      auto res = json_response(status, tenant_json(*result).dump());
+      auto res = json_response(status, protocol::tenant_json(*result).dump());
       if (status == 201) {
         res.headers.emplace_back("Location", "/admin/v1/tenants/" + result->id);
       }
@@ -301,30 +238,10 @@ void ask_tenant(caf::actor_system& sys, const request& req, const request_contex
     std::forward<Ts>(xs)...);
 }
 
-std::optional<std::string> query_param(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const auto pair = query.substr(0, amp);
-    const auto eq = pair.find('=');
-    if (pair.substr(0, eq) == name) {
-      std::string value;
-      if (eq != std::string_view::npos && !percent_decode(pair.substr(eq + 1), value)) {
-        return std::string{"\x01"}; // undecodable: fails any validation below
-      }
-      return value;
-    }
-    if (amp == std::string_view::npos) {
-      break;
-    }
-    query.remove_prefix(amp + 1);
-  }
-  return std::nullopt;
-}
-
 } // namespace
 
 std::string admin_token_digest(std::string_view token) {
-  return sha256(token);
+  return protocol::crypto::sha256(token);
 }
 
 handler_fn admin_only(const services& svc, handler_fn inner) {
@@ -335,9 +252,9 @@ handler_fn admin_only(const services& svc, handler_fn inner) {
     bool ok = false;
     if (authorization.size() > scheme.size() && digest.size() == 32) {
       ok = iequals(authorization.substr(0, scheme.size()), scheme);
-      const auto presented = sha256(authorization.substr(scheme.size()));
+      const auto presented = protocol::crypto::sha256(authorization.substr(scheme.size()));
       // Fixed-length digests compared in constant time: neither length nor content leaks.
-      ok = (CRYPTO_memcmp(presented.data(), digest.data(), 32) == 0) && ok;
+      ok = protocol::crypto::constant_time_equal(presented, digest) && ok;
     }
     if (!ok) {
       auto res = problem_response(protocol::errc::unauthenticated, req, ctx,
@@ -393,7 +310,8 @@ handler_fn create_tenant(const services& svc) {
       reply(v.problem(req, ctx));
       return;
     }
-    ask_tenant(*sys, req, ctx, reply, 201, protocol::create_atom_v, std::move(c));
+    ask_tenant(*sys, req, ctx, reply, 201, protocol::create_atom_v, std::move(c),
+               admin_origin(req, ctx));
   };
 }
 
@@ -401,20 +319,21 @@ handler_fn list_tenants(const services& svc) {
   auto* sys = svc.system;
   return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
     protocol::tenant_query q;
-    if (auto limit = query_param(req.query, "limit")) {
-      const bool digits = !limit->empty() && limit->size() <= 3
-                          && std::all_of(limit->begin(), limit->end(),
-                                         [](unsigned char c) { return std::isdigit(c) != 0; });
-      const auto n = digits ? std::stoul(*limit) : 0UL;
-      if (n < 1 || n > 200) {
-        reply(problem_response(protocol::errc::bad_request, req, ctx,
-                               "limit must be an integer from 1 to 200"));
-        return;
-      }
-      q.limit = static_cast<std::uint32_t>(n);
+    std::string error;
+    auto params = parse_query(req.query, {"limit", "cursor"}, error);
+    if (!params) {
+      reply(problem_response(protocol::errc::bad_request, req, ctx, error));
+      return;
     }
-    if (auto cursor = query_param(req.query, "cursor")) {
-      auto id = decode_cursor(*cursor);
+    auto limit = page_limit(*params);
+    if (!limit) {
+      reply(problem_response(protocol::errc::bad_request, req, ctx,
+                             "limit must be an integer from 1 to 200"));
+      return;
+    }
+    q.limit = *limit;
+    if (auto cursor = params->find("cursor"); cursor != params->end()) {
+      auto id = decode_cursor(cursor->second);
       if (!id || !is_uuid(*id)) {
         reply(problem_response(protocol::errc::bad_request, req, ctx, "invalid cursor"));
         return;
@@ -430,7 +349,7 @@ handler_fn list_tenants(const services& svc) {
         }
         json data = json::array();
         for (const auto& t : page->data) {
-          data.push_back(tenant_json(t));
+          data.push_back(protocol::tenant_json(t));
         }
         json body{{"data", std::move(data)},
                   {"next_cursor", page->next_cursor.empty()
@@ -481,7 +400,7 @@ handler_fn update_tenant(const services& svc) {
       return;
     }
     ask_tenant(*sys, req, ctx, reply, 200, protocol::update_atom_v, ctx.param("tenant"),
-               std::move(u));
+               std::move(u), admin_origin(req, ctx));
   };
 }
 
@@ -499,7 +418,7 @@ handler_fn delete_tenant(const services& svc) {
         json body{{"id", result->id}, {"slug", result->slug}, {"status", "deleted"}};
         reply(json_response(202, body.dump()));
       },
-      caf::delete_atom_v, ctx.param("tenant"));
+      caf::delete_atom_v, ctx.param("tenant"), admin_origin(req, ctx));
   };
 }
 

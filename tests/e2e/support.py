@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +31,23 @@ UUID7_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-
 HTTP_DATE_RE = re.compile(
     r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
     r"\d{4} \d{2}:\d{2}:\d{2} GMT$")
+
+
+TEST_KEY_ENCRYPTION_KEY = "e2e0" * 16  # 32 bytes as 64 hex digits
+
+
+def psql(server, sql, timeout=120):
+    """Runs `sql` as the database superuser (the tables' owner) on the server's database;
+    returns stdout lines."""
+    url = os.environ.get("TROUPE_TEST_PG")
+    if url:
+        args = [url]
+    else:
+        args = ["-h", os.path.join(server.cwd, "var", "pg"), "-U", "postgres", "-d", "troupe"]
+    psql_bin = shutil.which("psql") or "/usr/bin/psql"
+    out = subprocess.run([psql_bin] + args + ["-v", "ON_ERROR_STOP=1", "-At", "-c", sql],
+                         capture_output=True, text=True, timeout=timeout, check=True)
+    return out.stdout.splitlines()
 
 
 def troupe_bin():
@@ -99,6 +117,10 @@ class Server:
             self.args.append("--database.url=" + test_pg)
         # A server without admin.token generates one and prints it on stderr; tests that are
         # not about that give it one (admin_token=False leaves it unset).
+        # scripts/test's PostgreSQL is shared by every server of the run: they must agree on
+        # the key that encrypts the audit log's data keys (a fixed test key, never a real one).
+        if not any(a.startswith("--auth.key-encryption-key") for a in self.args):
+            self.args.append("--auth.key-encryption-key=" + TEST_KEY_ENCRYPTION_KEY)
         if admin_token and not any(a.startswith("--admin.token") for a in self.args):
             self.admin_token = "tra_e2e_" + os.urandom(16).hex()
             self.args.append("--admin.token=" + self.admin_token)

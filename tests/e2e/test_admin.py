@@ -4,12 +4,10 @@ route, and every error the contract names."""
 import json
 import os
 import re
-import shutil
 import stat
-import subprocess
 import unittest
 
-from support import UUID7_RE, Server, ServerTestCase, http_request
+from support import UUID7_RE, Server, ServerTestCase, http_request, psql
 
 TOKEN = "tra_e2e_" + os.urandom(12).hex()
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -20,20 +18,6 @@ TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 def slug(prefix="t"):
     return "%s-%s" % (prefix, os.urandom(5).hex())
-
-
-def psql(server, sql):
-    """Runs `sql` as the database superuser on the server's database; returns stdout lines."""
-    url = os.environ.get("TROUPE_TEST_PG")
-    if url:
-        cmd = ["psql", url, "-At", "-c", sql]
-    else:
-        cmd = ["psql", "-h", os.path.join(server.cwd, "var", "pg"), "-U", "postgres", "-d",
-               "troupe", "-At", "-c", sql]
-    psql_bin = shutil.which("psql") or "/usr/bin/psql"
-    out = subprocess.run([psql_bin] + cmd[1:], capture_output=True, text=True, timeout=30,
-                         check=True)
-    return out.stdout.splitlines()
 
 
 class AdminTest(ServerTestCase):

@@ -5,9 +5,10 @@
 #include "actors/tenants/tenants_service.hpp"
 #include "protocol/directory.hpp"
 #include "protocol/error.hpp"
+#include "storage/audit.hpp"
 #include "storage/db.hpp"
 
-#include "tests/support/pg_fixture.hpp"
+#include "tests/support/tenancy_fixture.hpp"
 
 #include <caf/all.hpp>
 
@@ -17,43 +18,8 @@ using namespace std::chrono_literals;
 namespace {
 
 // Tenants activated from a real PostgreSQL: pool → tenants actor (the loader) → directory.
-struct fixture {
-  tests::fresh_database db;
-  tests::pool_config cfg;
-  caf::actor_system sys{cfg};
-  caf::scoped_actor self{sys};
-  storage::db_pool_actor pool;
-  protocol::tenants_actor tenants;
-  protocol::directory_actor dir;
-
-  fixture() {
-    db.migrate();
-    storage::db_pool_options options;
-    options.conninfo = db.app_conninfo();
-    options.size = 2;
-    pool = storage::spawn_db_pool(sys, options);
-    tenants = actors::spawn_tenants_service(self.operator->());
-    actors::directory_options dopts;
-    auto* system = &sys;
-    dopts.loader = [system] {
-      return system->registry().get<protocol::tenant_loader_actor>(protocol::tenants_key);
-    };
-    dir = actors::spawn_directory(sys, dopts);
-    auto owner = tests::connect(db.owner_conninfo());
-    tests::run(*owner, "INSERT INTO tenants (id, slug, name) VALUES "
-                       "('0190a3c4-0000-7000-8000-00000000000a', 'alpha', 'Alpha'), "
-                       "('0190a3c4-0000-7000-8000-00000000000b', 'beta', 'Beta')");
-  }
-
-  ~fixture() {
-    for (const auto& a : {caf::actor_cast<caf::actor>(dir), caf::actor_cast<caf::actor>(tenants),
-                          caf::actor_cast<caf::actor>(pool)}) {
-      self->send_exit(a, caf::exit_reason::user_shutdown);
-    }
-    sys.registry().erase(protocol::db_pool_key);
-    sys.registry().erase(protocol::tenants_key);
-    sys.registry().erase(protocol::directory_key);
-  }
+struct fixture : tests::tenancy_fixture {
+  fixture() : tests::tenancy_fixture(2) {}
 
   caf::expected<protocol::tenant_record> resolve(const std::string& key) {
     caf::expected<protocol::tenant_record> result{caf::error{}};
@@ -100,7 +66,9 @@ CAF_TEST(an admin update through the tenants actor reaches the active tenant at 
   protocol::tenant_update u;
   u.status = "suspended";
   caf::expected<protocol::tenant_record> updated{caf::error{}};
-  self->request(tenants, 10s, protocol::update_atom_v, std::string{"beta"}, u)
+  self
+    ->request(tenants, 10s, protocol::update_atom_v, std::string{"beta"}, u,
+              protocol::audit_origin{})
     .receive([&](protocol::tenant_record& r) { updated = std::move(r); },
              [&](caf::error& e) { updated = std::move(e); });
   CAF_REQUIRE(updated);

@@ -239,8 +239,10 @@ CAF_TEST(the tables belong to the migrating role and not to troupe_app) {
                                      " ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
                                      " AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')"
                                      " ORDER BY c.relname");
-  CAF_CHECK_EQUAL(owners, (std::vector<std::string>{"schema_migrations postgres",
-                                                    "tenants postgres", "users postgres"}));
+  CAF_CHECK_EQUAL(owners, (std::vector<std::string>{
+                            "audit_chains postgres", "audit_checkpoints postgres",
+                            "audit_data_keys postgres", "audit_log postgres",
+                            "schema_migrations postgres", "tenants postgres", "users postgres"}));
   CAF_CHECK_EQUAL(query(*owner, "SELECT count(*) FROM pg_class c JOIN pg_namespace n"
                                 " ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
                                 " AND pg_get_userbyid(c.relowner) = 'troupe_app'"),
@@ -256,6 +258,22 @@ CAF_TEST(the tables belong to the migrating role and not to troupe_app) {
                   "f");
   CAF_CHECK_EQUAL(query(*owner, "SELECT has_table_privilege('troupe_app', 'users', 'SELECT')"),
                   "t");
+  // The audit log: append and read, nothing else (API.md "Audit log").
+  for (const auto* privilege : {"UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"}) {
+    CAF_CHECK_EQUAL(query(*owner, std::string{"SELECT has_table_privilege('troupe_app', "
+                                              "'audit_log', '"}
+                                    + privilege + "')"),
+                    "f");
+  }
+  for (const auto* privilege : {"SELECT", "INSERT"}) {
+    CAF_CHECK_EQUAL(query(*owner, std::string{"SELECT has_table_privilege('troupe_app', "
+                                              "'audit_log', '"}
+                                    + privilege + "')"),
+                    "t");
+  }
+  CAF_CHECK_EQUAL(query(*owner, "SELECT has_table_privilege('troupe_app', 'audit_checkpoints', "
+                                "'INSERT')"),
+                  "f");
 }
 
 CAF_TEST(troupe_app cannot bypass row level security which users forces) {
