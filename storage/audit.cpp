@@ -59,6 +59,15 @@ constexpr pg_statement insert_sql{
   " request_id text, entry text, prev_hash text, hash text)",
 };
 
+// A single entry (the common case without contention): plain parameters, no JSON to parse.
+constexpr pg_statement insert_one_sql{
+  "audit_insert_one",
+  "INSERT INTO audit_log (tenant_id, seq, id, at, actor_type, actor_id, action, resource_type,"
+  " resource_id, outcome, request_id, entry, prev_hash, hash) VALUES (troupe_current_tenant(),"
+  " $1::bigint, $2::uuid, $3::timestamptz, $4, $5, $6, $7, $8, $9, $10, $11, decode($12, 'hex'),"
+  " decode($13, 'hex'))",
+};
+
 constexpr pg_statement chain_sql{
   "audit_chain_start",
   "INSERT INTO audit_chains (id) VALUES (troupe_current_tenant()) ON CONFLICT DO NOTHING",
@@ -182,10 +191,6 @@ std::uint64_t to_u64(std::string_view text) {
 
 std::optional<std::string> nonempty(const std::string& s) {
   return s.empty() ? std::nullopt : std::optional<std::string>{s};
-}
-
-json null_or(const std::string& s) {
-  return s.empty() ? json(nullptr) : json(s);
 }
 
 std::string uuid_array(const std::vector<std::string>& ids) {
@@ -344,35 +349,47 @@ caf::expected<audit_head> audit_repository::append(const audit_head& head,
   };
   // 2. The entries, chained in order, in one INSERT.
   audit_head h = head;
-  json rows = json::array();
+  std::vector<pg_params> entries;
+  entries.reserve(drafts.size());
   for (const auto& d : drafts) {
     audit_format::entry_input in{tenant_id, protocol::new_uuid_v7(), now_rfc3339(), d.origin,
                                  d.change};
     auto sealed = audit_format::seal_entry(in, h.seq + 1, h.hash, key_for);
-    rows.push_back({{"seq", sealed.seq},
-                    {"id", in.id},
-                    {"at", in.at},
-                    {"actor_type", d.origin.actor_type},
-                    {"actor_id", null_or(d.origin.actor_id)},
-                    {"action", d.change.action},
-                    {"resource_type", null_or(d.change.resource_type)},
-                    {"resource_id", null_or(d.change.resource_id)},
-                    {"outcome", d.change.outcome},
-                    {"request_id", null_or(d.origin.request_id)},
-                    {"entry", sealed.canonical},
-                    {"prev_hash", crypto::hex(sealed.prev_hash)},
-                    {"hash", crypto::hex(sealed.hash)}});
+    entries.push_back({std::to_string(sealed.seq), in.id, in.at, d.origin.actor_type,
+                       nonempty(d.origin.actor_id), d.change.action,
+                       nonempty(d.change.resource_type), nonempty(d.change.resource_id),
+                       d.change.outcome, nonempty(d.origin.request_id), std::move(sealed.canonical),
+                       crypto::hex(sealed.prev_hash), crypto::hex(sealed.hash)});
     h.seq = sealed.seq;
     h.hash = sealed.hash;
+  }
+  pg_params params;
+  const pg_statement* statement = &insert_one_sql;
+  if (entries.size() == 1) {
+    params = std::move(entries.front());
+  } else {
+    // Several: one statement, the rows as a JSON array of objects (json_to_recordset).
+    static constexpr const char* names[] = {
+      "seq",         "id",      "at",         "actor_type", "actor_id",  "action", "resource_type",
+      "resource_id", "outcome", "request_id", "entry",      "prev_hash", "hash"};
+    json rows = json::array();
+    for (auto& e : entries) {
+      json row = json::object();
+      for (std::size_t i = 0; i < e.size(); ++i) {
+        row[names[i]] = e[i] ? json(std::move(*e[i])) : json(nullptr);
+      }
+      rows.push_back(std::move(row));
+    }
+    params = {rows.dump(-1, ' ', false, json::error_handler_t::replace)};
+    statement = &insert_sql;
   }
   if (head.seq == 0) {
     if (auto started = tx_.execute(chain_sql); !started) {
       return std::move(started.error());
     }
   }
-  const pg_params params{rows.dump(-1, ' ', false, json::error_handler_t::replace)};
   auto inserted
-    = finish ? tx_.execute_and_commit(insert_sql, params) : tx_.execute(insert_sql, params);
+    = finish ? tx_.execute_and_commit(*statement, params) : tx_.execute(*statement, params);
   if (!inserted) {
     return std::move(inserted.error());
   }
