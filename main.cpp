@@ -273,6 +273,31 @@ std::optional<std::string> resolve_key_encryption_key(const config::settings& cf
   return key;
 }
 
+// 0 if the key-encryption key is the one the database was set up with (recorded at the first
+// start), else 2 (configuration) or 1 (database), with one line saying so.
+int check_key_encryption_key(const database_endpoints& database, const std::string& kek) {
+  auto log = protocol::make_logger("storage");
+  std::string error;
+  auto owner = storage::pg_connection::connect(database.owner_conninfo, error);
+  if (!owner) {
+    log->error(protocol::event("cannot connect to postgres").add("error", error).str());
+    return 1;
+  }
+  auto matches = storage::key_matches_database(*owner, kek);
+  if (!matches) {
+    log->error(protocol::event("cannot check the key encryption key")
+                 .add("error", protocol::describe(matches.error()))
+                 .str());
+    return 1;
+  }
+  if (!*matches) {
+    std::cerr << "troupe: auth.key-encryption-key: not the key this database was set up with "
+                 "(the audit log's personal data would be unreadable)\n";
+    return exit_usage;
+  }
+  return 0;
+}
+
 // Binds the HTTP listener before anything slow starts, so a port in use fails at once.
 int listen_or_log(const config::settings& cfg) {
   std::string listen_error;
@@ -507,7 +532,12 @@ int run(int argc, char** argv) {
     if (command == "migrate") {
       rc = 0;
     } else if (admin_token && kek) {
-      rc = serve(cfg, tls, *database, listen_fd, *admin_token, *kek);
+      rc = check_key_encryption_key(*database, *kek);
+      if (rc == 0) {
+        rc = serve(cfg, tls, *database, listen_fd, *admin_token, *kek);
+      } else if (listen_fd >= 0) {
+        ::close(listen_fd);
+      }
     }
   } else if (listen_fd >= 0) {
     ::close(listen_fd);

@@ -258,6 +258,29 @@ std::shared_ptr<const audit_secrets> audit_secrets::derive(const std::string& ke
   return s;
 }
 
+caf::expected<bool> key_matches_database(pg_connection& owner,
+                                         const std::string& key_encryption_key) {
+  constexpr pg_statement record_sql{
+    "platform_key_record",
+    "INSERT INTO platform_keys (name, check_value) VALUES ('key-encryption-key',"
+    " decode($1, 'hex')) ON CONFLICT (name) DO NOTHING"};
+  constexpr pg_statement read_sql{
+    "platform_key_read",
+    "SELECT encode(check_value, 'hex') FROM platform_keys WHERE name = 'key-encryption-key'"};
+  const auto check = crypto::hkdf_sha256(key_encryption_key, "troupe", "key check v1", 32);
+  if (auto recorded = owner.execute(record_sql, {crypto::hex(check)}); !recorded) {
+    return std::move(recorded.error());
+  }
+  auto rows = owner.execute(read_sql);
+  if (!rows) {
+    return std::move(rows.error());
+  }
+  if (rows->size() != 1) {
+    return caf::make_error(protocol::errc::internal, "platform_keys has no key-encryption-key");
+  }
+  return crypto::constant_time_equal(crypto::unhex(rows->get(0, 0)).value_or(std::string{}), check);
+}
+
 std::string checkpoint_message(const std::string& tenant_id, std::uint64_t seq,
                                const std::string& hash) {
   return "troupe-audit-checkpoint-v1\n" + tenant_id + "\n" + std::to_string(seq) + "\n"

@@ -79,6 +79,12 @@ private:
   const audit_secrets& secrets_;
 };
 
+/// Whether `key_encryption_key` is the key this database was set up with: the first start
+/// records a value derived from it (table `platform_keys`), later starts compare (in constant
+/// time). Run as the owner, before serving. False: a different key.
+[[nodiscard]] caf::expected<bool> key_matches_database(pg_connection& owner,
+                                                       const std::string& key_encryption_key);
+
 /// The text of a checkpoint's signature input.
 std::string checkpoint_message(const std::string& tenant_id, std::uint64_t seq,
                                const std::string& hash);

@@ -75,8 +75,18 @@ CREATE TABLE audit_chains (
   created_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- Which key-encryption key this database was set up with: a value derived from the key (not
+-- the key), checked at every start so that a wrong key stops the server instead of making the
+-- audit log's personal data unreadable.
+CREATE TABLE platform_keys (
+  name        text PRIMARY KEY,
+  check_value bytea NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
+
 REVOKE ALL ON audit_log, audit_checkpoints, audit_chains, audit_data_keys FROM troupe_app;
 GRANT SELECT, INSERT ON audit_log TO troupe_app;
 GRANT SELECT ON audit_checkpoints TO troupe_app;
 GRANT SELECT, INSERT ON audit_chains TO troupe_app;
 GRANT SELECT, INSERT, UPDATE ON audit_data_keys TO troupe_app;
+REVOKE ALL ON platform_keys FROM troupe_app;

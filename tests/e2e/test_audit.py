@@ -5,13 +5,15 @@ export streams NDJSON in bounded memory, and retention prunes behind a signed ch
 import json
 import os
 import re
+import subprocess
 import tempfile
 import threading
 import time
 import unittest
 import http.client
 
-from support import Server, ServerTestCase, get_json, http_request, parse_metrics, psql
+from support import (Server, ServerTestCase, http_request, parse_metrics, psql,
+                     troupe_bin)
 
 JSON = {"Content-Type": "application/json"}
 HASH_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -268,6 +270,30 @@ class AuditTest(AuditMixin, ServerTestCase):
         self.call("PATCH", "/admin/v1/tenants/" + tenant["slug"], {"name": "M"})
         # The creation's entry is written by the tenants actor, the update's by the tenant.
         self.assertEqual(total() - before, 2)
+
+
+class KeyEncryptionKeyTest(unittest.TestCase):
+    """A server started with another auth.key-encryption-key than the one its database was set
+    up with refuses to start (exit 2): the audit log's personal data would be unreadable."""
+
+    def test_a_different_key_encryption_key_is_refused(self):
+        with tempfile.TemporaryDirectory(prefix="troupe-e2e-") as cwd:
+            os.chmod(cwd, 0o755)  # an embedded PostgreSQL runs as the postgres user
+            with Server(cwd=cwd) as srv:  # records the suite's test key (if it is the first)
+                self.assertEqual(srv.stop(), 0)
+            args = [troupe_bin(), "serve", "--http.port=0", "--admin.token=tra_x",
+                    "--auth.key-encryption-key=" + "ab" * 32]
+            if os.environ.get("TROUPE_TEST_PG"):
+                args.append("--database.url=" + os.environ["TROUPE_TEST_PG"])
+            env = {k: v for k, v in os.environ.items() if not k.startswith("TROUPE_")}
+            proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True,
+                                  timeout=60, stdin=subprocess.DEVNULL)
+            self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+            self.assertIn("auth.key-encryption-key: not the key this database was set up with",
+                          proc.stderr)
+            # The right key still starts.
+            with Server(cwd=cwd) as srv:
+                self.assertEqual(srv.stop(), 0)
 
 
 class AuditExportScaleTest(AuditMixin, unittest.TestCase):
