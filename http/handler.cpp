@@ -65,6 +65,17 @@ response json_response(int status, std::string body) {
   return res;
 }
 
+response validation_problem(const request& req, const request_context& ctx, std::string detail,
+                            std::vector<protocol::field_error> errors) {
+  protocol::problem p;
+  p.code = protocol::errc::validation_failed;
+  p.detail = std::move(detail);
+  p.instance = req.path;
+  p.request_id = ctx.request_id;
+  p.errors = std::move(errors);
+  return problem_response(p);
+}
+
 response problem_response(const protocol::problem& p) {
   response res;
   res.status = protocol::info(p.code).status;

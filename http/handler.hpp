@@ -116,6 +116,10 @@ response json_response(int status, std::string body);
 response problem_response(protocol::errc code, const request& req, const request_context& ctx,
                           std::string detail = {});
 
+/// 400 `validation-failed` for `req`/`ctx` with `errors` (JSON pointers into the input).
+response validation_problem(const request& req, const request_context& ctx, std::string detail,
+                            std::vector<protocol::field_error> errors);
+
 /// The problem response for a fully built problem (request id and instance included).
 response problem_response(const protocol::problem& p);
 

@@ -59,13 +59,8 @@ std::optional<json> json_object_body(const request& req, const request_context& 
     return std::nullopt;
   }
   if (!body.is_object()) {
-    protocol::problem p;
-    p.code = protocol::errc::validation_failed;
-    p.detail = "the body must be a JSON object";
-    p.instance = req.path;
-    p.request_id = ctx.request_id;
-    p.errors.push_back({"", "must be an object"});
-    reply(problem_response(p));
+    reply(
+      validation_problem(req, ctx, "the body must be a JSON object", {{"", "must be an object"}}));
     return std::nullopt;
   }
   return body;
@@ -119,12 +114,7 @@ public:
   }
 
   response problem(const request& req, const request_context& ctx) const {
-    protocol::problem p;
-    p.code = protocol::errc::validation_failed;
-    p.instance = req.path;
-    p.request_id = ctx.request_id;
-    p.errors = errors_;
-    return problem_response(p);
+    return validation_problem(req, ctx, {}, errors_);
   }
 
 private:

@@ -104,13 +104,7 @@ std::optional<protocol::audit_query> audit_query_of(const request& req, const re
     }
   }
   if (!errors.empty()) {
-    protocol::problem p;
-    p.code = protocol::errc::validation_failed;
-    p.detail = "the query parameters are invalid";
-    p.instance = req.path;
-    p.request_id = ctx.request_id;
-    p.errors = std::move(errors);
-    reply(problem_response(p));
+    reply(validation_problem(req, ctx, "the query parameters are invalid", std::move(errors)));
     return std::nullopt;
   }
   return q;
