@@ -182,11 +182,16 @@ start_test_postgres() {
     cat "$TROUPE_PG_DIR/initdb.log" >&2
     die "initdb failed"
   fi
-  # Unix socket only, no durability: a test cluster lives for one run.
+  # Unix socket only, no durability: a test cluster lives for one run. TROUPE_TEST_PG_DURABLE=1
+  # keeps PostgreSQL's durable defaults (fsync, synchronous commit), for benches that must
+  # pay for commits as production does.
   local settings=(
     "listen_addresses=''" "unix_socket_directories='$TROUPE_PG_DIR'" "port=$port"
-    fsync=off synchronous_commit=off full_page_writes=off max_connections=200
+    max_connections=200
   )
+  if [[ ${TROUPE_TEST_PG_DURABLE:-} != 1 ]]; then
+    settings+=(fsync=off synchronous_commit=off full_page_writes=off)
+  fi
   if ! _as_pg_user "$TROUPE_PG_BIN/pg_ctl" -D "$TROUPE_PG_DIR/data" -l "$TROUPE_PG_DIR/postgres.log" \
     -w -t 30 -o "${settings[*]/#/-c }" start >/dev/null; then
     cat "$TROUPE_PG_DIR/postgres.log" >&2
