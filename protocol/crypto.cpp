@@ -122,6 +122,14 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
   return mac;
 }
 
+std::string hmac_sha1(std::string_view key, std::string_view data) {
+  std::string mac(20, '\0');
+  unsigned int length = 0;
+  HMAC(EVP_sha1(), key.data(), static_cast<int>(key.size()), bytes(data), data.size(), bytes(mac),
+       &length);
+  return mac;
+}
+
 std::string hkdf_sha256(std::string_view key, std::string_view salt, std::string_view info,
                         std::size_t length) {
   std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx{
@@ -254,6 +262,53 @@ std::string base64url(std::string_view in) {
 
 std::optional<std::string> unbase64url(std::string_view text) {
   return decode64(text, b64url_alphabet, false);
+}
+
+std::string base32(std::string_view in) {
+  constexpr std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  std::string out;
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (const unsigned char c : in) {
+    buffer = (buffer << 8) | c;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out.push_back(alphabet[(buffer >> bits) & 31]);
+    }
+  }
+  if (bits > 0) {
+    out.push_back(alphabet[(buffer << (5 - bits)) & 31]);
+  }
+  return out;
+}
+
+std::optional<std::string> unbase32(std::string_view text) {
+  std::string out;
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (const char raw : text) {
+    if (raw == '=' || raw == ' ') {
+      continue;
+    }
+    const char c = static_cast<char>(raw >= 'a' && raw <= 'z' ? raw - 'a' + 'A' : raw);
+    int value = -1;
+    if (c >= 'A' && c <= 'Z') {
+      value = c - 'A';
+    } else if (c >= '2' && c <= '7') {
+      value = c - '2' + 26;
+    }
+    if (value < 0) {
+      return std::nullopt;
+    }
+    buffer = (buffer << 5) | static_cast<std::uint32_t>(value);
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buffer >> bits) & 0xff));
+    }
+  }
+  return out;
 }
 
 std::string base64(std::string_view in) {

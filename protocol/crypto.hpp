@@ -16,6 +16,9 @@ std::string sha256(std::string_view data);
 /// HMAC-SHA-256 of `data` under `key` (32 bytes).
 std::string hmac_sha256(std::string_view key, std::string_view data);
 
+/// HMAC-SHA-1 of `data` under `key` (20 bytes): TOTP (RFC 6238) and nothing else.
+std::string hmac_sha1(std::string_view key, std::string_view data);
+
 /// HKDF-SHA-256 (RFC 5869): `length` bytes derived from `key`, `salt` and `info`.
 std::string hkdf_sha256(std::string_view key, std::string_view salt, std::string_view info,
                         std::size_t length);
@@ -49,6 +52,12 @@ std::string base64url(std::string_view bytes);
 /// Reverses `base64url` (padding not accepted); nullopt on a character outside the alphabet
 /// or an impossible length.
 std::optional<std::string> unbase64url(std::string_view text);
+
+/// base32 without padding (RFC 4648 section 6, upper case): TOTP secrets.
+std::string base32(std::string_view bytes);
+
+/// Reverses `base32`: case-insensitive, padding and spaces ignored; nullopt on bad input.
+std::optional<std::string> unbase32(std::string_view text);
 
 /// base64 with padding (RFC 4648 section 4).
 std::string base64(std::string_view bytes);
