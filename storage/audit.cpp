@@ -205,21 +205,6 @@ std::string uuid_array(const std::vector<std::string>& ids) {
   return out;
 }
 
-bool is_uuid(std::string_view s) {
-  if (s.size() != 36) {
-    return false;
-  }
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    const char c = s[i];
-    const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-    if (dash ? c != '-' : !hex) {
-      return false;
-    }
-  }
-  return true;
-}
-
 protocol::audit_verification bad(std::uint64_t seq, std::string reason) {
   protocol::audit_verification v;
   v.ok = false;
@@ -475,7 +460,7 @@ caf::expected<protocol::audit_page> audit_repository::list(const protocol::audit
       e = json::object({{"seq", to_u64(rows->get(r, 0))}, {"unreadable", true}});
     }
     for (auto& id : audit_format::key_ids(e)) {
-      if (is_uuid(id) && std::find(ids.begin(), ids.end(), id) == ids.end()) {
+      if (protocol::is_uuid(id) && std::find(ids.begin(), ids.end(), id) == ids.end()) {
         ids.push_back(std::move(id));
       }
     }

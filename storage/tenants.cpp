@@ -1,6 +1,7 @@
 #include "storage/tenants.hpp"
 
 #include "protocol/error.hpp"
+#include "protocol/request_id.hpp"
 
 namespace troupe::storage {
 
@@ -72,23 +73,6 @@ std::optional<std::string> nonempty(const std::string& s) {
 
 } // namespace
 
-bool looks_like_uuid(const std::string& text) {
-  if (text.size() != 36) {
-    return false;
-  }
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') {
-        return false;
-      }
-    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 caf::expected<protocol::tenant_record>
 tenant_repository::create(const protocol::tenant_record& tenant, const std::string& owner_id,
                           const std::string& owner_email, const std::string& password_hash) {
@@ -107,8 +91,8 @@ tenant_repository::create(const protocol::tenant_record& tenant, const std::stri
 }
 
 caf::expected<protocol::tenant_record> tenant_repository::find(const std::string& key) {
-  auto rows = looks_like_uuid(key) ? tx_.execute(find_by_id_sql, {key})
-                                   : tx_.execute(find_by_slug_sql, {key});
+  auto rows = protocol::is_uuid(key) ? tx_.execute(find_by_id_sql, {key})
+                                     : tx_.execute(find_by_slug_sql, {key});
   if (!rows) {
     return std::move(rows.error());
   }

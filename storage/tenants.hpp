@@ -35,7 +35,4 @@ private:
   pg_transaction& tx_;
 };
 
-/// True if `text` has the canonical UUID shape (8-4-4-4-12 hex digits).
-bool looks_like_uuid(const std::string& text);
-
 } // namespace troupe::storage

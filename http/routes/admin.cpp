@@ -5,13 +5,13 @@
 #include "http/routes/audit.hpp"
 #include "protocol/crypto.hpp"
 #include "protocol/error.hpp"
+#include "protocol/request_id.hpp"
 #include "protocol/tenants.hpp"
 
 #include <caf/actor_registry.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <optional>
 #include <set>
 
@@ -20,19 +20,6 @@ namespace troupe::http::routes {
 namespace {
 
 using json = nlohmann::json;
-
-bool is_uuid(std::string_view s) {
-  if (s.size() != 36) {
-    return false;
-  }
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash != (s[i] == '-') || (!dash && !std::isxdigit(static_cast<unsigned char>(s[i])))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 // -- request bodies ------------------------------------------------------------------------
 
@@ -324,7 +311,7 @@ handler_fn list_tenants(const services& svc) {
     q.limit = *limit;
     if (auto cursor = params->find("cursor"); cursor != params->end()) {
       auto id = decode_cursor(cursor->second);
-      if (!id || !is_uuid(*id)) {
+      if (!id || !protocol::is_uuid(*id)) {
         reply(problem_response(protocol::errc::bad_request, req, ctx, "invalid cursor"));
         return;
       }
