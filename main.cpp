@@ -2,6 +2,8 @@
 // signal or an escalation → shut down in order.
 
 #include "actors/audit/audit_service.hpp"
+#include "actors/auth/auth_service.hpp"
+#include "actors/auth/key_manager.hpp"
 #include "actors/auth/password_hasher.hpp"
 #include "actors/directory/directory.hpp"
 #include "actors/metrics/metrics.hpp"
@@ -369,6 +371,29 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
                         self->system().registry().put(protocol::hasher_key, hasher);
                         return caf::actor_cast<caf::actor>(hasher);
                       }});
+  // Signing keys first: the auth service and the tenants read the snapshot it publishes.
+  auto ring = std::make_shared<actors::key_ring>();
+  actors::key_manager_options keys;
+  keys.ring = ring;
+  keys.seal_key
+    = protocol::crypto::hkdf_sha256(key_encryption_key, "troupe", "signing key sealing v1", 32);
+  keys.rotation_s = static_cast<std::int64_t>(cfg.auth_key_rotation_days) * 86400;
+  keys.access_ttl_s = cfg.auth_access_ttl_s;
+  children.push_back({"key_manager", [keys](caf::local_actor* self) {
+                        return caf::actor_cast<caf::actor>(actors::spawn_key_manager(self, keys));
+                      }});
+  actors::auth_service_options auth;
+  auth.keys = ring;
+  auth.issuer = cfg.auth_issuer;
+  auth.access_ttl_s = cfg.auth_access_ttl_s;
+  auth.refresh_ttl_s = cfg.auth_refresh_ttl_s;
+  auth.totp_seal_key
+    = protocol::crypto::hkdf_sha256(key_encryption_key, "troupe", "totp secret sealing v1", 32);
+  // Computed once here (one argon2 run at start), never on an actor's thread.
+  auth.dummy_hash = actors::dummy_hash(argon2);
+  children.push_back({"auth", [auth](caf::local_actor* self) {
+                        return caf::actor_cast<caf::actor>(actors::spawn_auth_service(self, auth));
+                      }});
   auto audit = storage::audit_secrets::derive(key_encryption_key);
   children.push_back({"tenants", [audit, metrics](caf::local_actor* self) {
                         return caf::actor_cast<caf::actor>(
@@ -390,6 +415,9 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   directory.metrics = metrics;
   directory.tenant.audit = audit;
   directory.tenant.metrics = metrics;
+  directory.tenant.keys = ring;
+  directory.tenant.issuer = cfg.auth_issuer;
+  directory.tenant.max_failures = cfg.auth_max_failures;
   directory.loader = [&sys] {
     return sys.registry().get<protocol::tenant_loader_actor>(protocol::tenants_key);
   };

@@ -40,7 +40,8 @@ caf::behavior http_front(front_pointer self, const front_config& config) {
     }
   };
   auto options = config.server;
-  options.resolve_tenant = directory_resolver(self->system(), config.svc.base_domain);
+  options.resolve_tenant
+    = directory_resolver(self->system(), config.svc.base_domain, config.svc.admin_token_digest);
   self->state.srv = std::make_unique<server>(std::move(options), make_router(config.svc),
                                              config.metrics, config.log, std::move(on_fatal));
   self->state.srv->start();

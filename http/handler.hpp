@@ -1,5 +1,6 @@
 #pragma once
 
+#include "protocol/principal.hpp"
 #include "protocol/problem.hpp"
 
 #include <cstddef>
@@ -76,8 +77,10 @@ struct request_context {
   std::string request_id;
   std::string route; ///< the matched route template, e.g. "/problems/{code}"
   std::vector<std::pair<std::string, std::string>> params; ///< decoded path parameters
-  std::string tenant_id; ///< /v1 requests: the resolved tenant (empty elsewhere)
-  std::string remote;    ///< the peer's IP address (audit entries)
+  std::string tenant_id;       ///< /v1 requests: the resolved tenant (empty elsewhere)
+  std::string remote;          ///< the peer's IP address (audit entries)
+  protocol::principal who;     ///< /v1 requests: who acts (anonymous, or why the credential failed)
+  std::string tenant_settings; ///< /v1 requests: the tenant's settings (JSON object text)
 
   /// The decoded path parameter `name`, or an empty string.
   const std::string& param(std::string_view name) const;
@@ -86,6 +89,8 @@ struct request_context {
 /// The outcome of resolving a /v1 request's tenant: its id, or the problem to answer.
 struct tenant_resolution {
   std::string tenant_id;
+  protocol::principal who;
+  std::string settings;
   protocol::errc error = protocol::errc::internal;
   std::string detail;
   bool ok() const {

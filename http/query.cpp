@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <ctime>
 
 namespace troupe::http {
 
@@ -114,6 +115,33 @@ bool is_rfc3339(std::string_view s) {
            && number(at + 1) <= 23 && number(at + 4) <= 59;
   }
   return false;
+}
+
+std::optional<std::int64_t> rfc3339_seconds(std::string_view text) {
+  if (!is_rfc3339(text)) {
+    return std::nullopt;
+  }
+  auto number = [&text](std::size_t at, std::size_t n) {
+    std::int64_t v = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      v = v * 10 + (text[at + i] - '0');
+    }
+    return v;
+  };
+  std::tm t{};
+  t.tm_year = static_cast<int>(number(0, 4)) - 1900;
+  t.tm_mon = static_cast<int>(number(5, 2)) - 1;
+  t.tm_mday = static_cast<int>(number(8, 2));
+  t.tm_hour = static_cast<int>(number(11, 2));
+  t.tm_min = static_cast<int>(number(14, 2));
+  t.tm_sec = static_cast<int>(number(17, 2));
+  auto seconds = static_cast<std::int64_t>(timegm(&t));
+  const auto zone = text.find_first_of("Zz+-", 19);
+  if (text[zone] == '+' || text[zone] == '-') {
+    const auto offset = number(zone + 1, 2) * 3600 + number(zone + 4, 2) * 60;
+    seconds += text[zone] == '+' ? -offset : offset;
+  }
+  return seconds;
 }
 
 } // namespace troupe::http

@@ -29,4 +29,7 @@ std::optional<std::string> decode_cursor(std::string_view cursor);
 /// allowed).
 bool is_rfc3339(std::string_view text);
 
+/// The Unix time of an RFC 3339 date-time (fractions dropped), or nullopt if it is not one.
+std::optional<std::int64_t> rfc3339_seconds(std::string_view text);
+
 } // namespace troupe::http

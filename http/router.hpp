@@ -14,7 +14,11 @@ struct route {
   verb method = verb::get;
   std::string path_template;
   handler_fn handler;
-  std::string summary;           ///< one line, for logs and docs
+  std::string summary; ///< one line, for logs and docs
+  /// What the route requires (API.md "Users and RBAC"): a permission such as "audit:read",
+  /// "self" (a user's own access token), "public" (no credential) or "admin" (admin.token,
+  /// platform routes). /v1 routes are guarded by it before their handler runs.
+  std::string permission = "public";
   std::size_t metrics_index = 0; ///< set by the server when it registers the route's series
 };
 

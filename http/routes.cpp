@@ -2,6 +2,7 @@
 
 #include "http/routes/admin.hpp"
 #include "http/routes/audit.hpp"
+#include "http/routes/auth.hpp"
 #include "http/routes/platform.hpp"
 
 namespace troupe::http {
@@ -27,14 +28,44 @@ std::shared_ptr<router> make_router(const services& svc) {
           "change a tenant"});
   r->add({verb::del, "/admin/v1/tenants/{tenant}", admin_only(svc, routes::delete_tenant(svc)),
           "delete a tenant and purge its data"});
-  // Tenant API (API.md "Audit log"). Until authentication lands, the platform admin token
-  // with X-Tenant is the only credential (actor type admin); then audit:read.
-  r->add({verb::get, "/v1/audit", admin_only(svc, routes::list_audit(svc)),
-          "the tenant's audit entries, newest first"});
-  r->add({verb::get, "/v1/audit/verify", admin_only(svc, routes::verify_audit(svc)),
-          "verify the tenant's audit hash chain"});
-  r->add({verb::get, "/v1/audit/export", admin_only(svc, routes::export_audit(svc)),
-          "every audit entry, oldest first, as streamed NDJSON"});
+  r->add(
+    {verb::get, "/.well-known/jwks.json", routes::jwks(svc), "public signing keys (RFC 7517)"});
+  // Tenant API: each route declares its requirement, and guarded() enforces it.
+  auto tenant = [&r, &svc](verb method, std::string path, std::string permission,
+                           handler_fn handler, std::string summary) {
+    r->add({method, std::move(path), routes::guarded(svc, permission, std::move(handler)),
+            std::move(summary), std::move(permission)});
+  };
+  tenant(verb::post, "/v1/auth/signup", "public", routes::signup(svc), "create an account");
+  tenant(verb::post, "/v1/auth/login", "public", routes::login(svc), "log in with a password");
+  tenant(verb::post, "/v1/auth/mfa/verify", "public", routes::mfa_verify(svc),
+         "second step of a login with MFA");
+  tenant(verb::post, "/v1/auth/refresh", "public", routes::refresh(svc), "rotate a refresh token");
+  tenant(verb::post, "/v1/auth/logout", "self", routes::logout(svc), "end this session");
+  tenant(verb::get, "/v1/auth/sessions", "self", routes::list_sessions(svc), "own sessions");
+  tenant(verb::del, "/v1/auth/sessions/{id}", "self", routes::revoke_session(svc),
+         "revoke one of one's sessions");
+  tenant(verb::post, "/v1/auth/password", "self", routes::change_password(svc),
+         "change one's password");
+  tenant(verb::post, "/v1/auth/mfa/totp/enroll", "self", routes::totp_enroll(svc),
+         "start TOTP enrollment");
+  tenant(verb::post, "/v1/auth/mfa/totp/activate", "self", routes::totp_activate(svc),
+         "turn TOTP MFA on");
+  tenant(verb::del, "/v1/auth/mfa/totp", "self", routes::totp_disable(svc), "turn TOTP MFA off");
+  tenant(verb::post, "/v1/api-keys", "api_keys:write", routes::create_api_key(svc),
+         "create an API key");
+  tenant(verb::get, "/v1/api-keys", "api_keys:write", routes::list_api_keys(svc),
+         "the tenant's API keys");
+  tenant(verb::del, "/v1/api-keys/{id}", "api_keys:write", routes::revoke_api_key(svc),
+         "revoke an API key");
+  tenant(verb::get, "/v1/users/me", "self", routes::users_me(svc),
+         "the caller and their permissions");
+  tenant(verb::get, "/v1/audit", "audit:read", routes::list_audit(svc),
+         "the tenant's audit entries, newest first");
+  tenant(verb::get, "/v1/audit/verify", "audit:read", routes::verify_audit(svc),
+         "verify the tenant's audit hash chain");
+  tenant(verb::get, "/v1/audit/export", "audit:read", routes::export_audit(svc),
+         "every audit entry, oldest first, as streamed NDJSON");
   return r;
 }
 

@@ -688,7 +688,9 @@ private:
       series_ = srv_.unmatched_series;
       auto res = problem_response(resolution.error, current_, ctx_, resolution.detail);
       if (resolution.error == protocol::errc::unauthenticated) {
-        res.headers.emplace_back("WWW-Authenticate", "Bearer");
+        res.headers.emplace_back("WWW-Authenticate", current_.header("Authorization").empty()
+                                                       ? "Bearer"
+                                                       : "Bearer error=\"invalid_token\"");
       } else if (resolution.error == protocol::errc::service_unavailable) {
         res.headers.emplace_back("Retry-After", "1");
       }
@@ -696,6 +698,8 @@ private:
       return;
     }
     ctx_.tenant_id = std::move(resolution.tenant_id);
+    ctx_.who = std::move(resolution.who);
+    ctx_.tenant_settings = std::move(resolution.settings);
     dispatch();
   }
 

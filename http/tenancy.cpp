@@ -1,10 +1,16 @@
 #include "http/tenancy.hpp"
 
 #include "http/ask.hpp"
+#include "protocol/auth.hpp"
+#include "protocol/crypto.hpp"
 #include "protocol/directory.hpp"
 #include "protocol/error.hpp"
+#include "protocol/request_id.hpp"
 
 #include <caf/actor_registry.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 
 namespace troupe::http {
 
@@ -30,34 +36,154 @@ std::optional<std::string> tenant_key(const request& req, std::string_view base_
   return slug;
 }
 
-tenant_resolver directory_resolver(caf::actor_system& sys, std::string base_domain) {
-  auto* system = &sys;
-  return [system, base_domain = std::move(base_domain)](
-           const request& req, const std::function<void(tenant_resolution)>& done) {
-    auto key = tenant_key(req, base_domain);
-    if (!key) {
-      done({"", protocol::errc::unauthenticated,
-            "name the tenant: X-Tenant, the host {slug}." + base_domain + ", or a credential"});
-      return;
+protocol::credential credential_of(const request& req, const std::string& admin_digest) {
+  protocol::credential c;
+  const auto authorization = req.header("Authorization");
+  if (authorization.empty()) {
+    return c;
+  }
+  constexpr std::string_view scheme = "bearer ";
+  if (authorization.size() <= scheme.size()
+      || !iequals(authorization.substr(0, scheme.size()), scheme)) {
+    c.kind = "invalid";
+    return c;
+  }
+  auto token = authorization.substr(scheme.size());
+  while (!token.empty() && token.front() == ' ') {
+    token.remove_prefix(1);
+  }
+  // Fixed-length digests compared in constant time: neither length nor content leaks.
+  if (admin_digest.size() == 32
+      && protocol::crypto::constant_time_equal(protocol::crypto::sha256(token), admin_digest)) {
+    c.kind = "admin";
+    return c;
+  }
+  c.token = std::string{token};
+  if (token.rfind("trp_", 0) == 0) {
+    c.kind = "api_key";
+  } else if (std::count(token.begin(), token.end(), '.') == 2) {
+    c.kind = "jwt";
+  } else {
+    c.kind = "invalid";
+  }
+  return c;
+}
+
+std::optional<std::string> credential_tenant(const request& req, const protocol::credential& c) {
+  if (c.kind == "jwt") {
+    const auto first = c.token.find('.');
+    const auto second = c.token.find('.', first + 1);
+    auto payload = protocol::crypto::unbase64url(
+      std::string_view{c.token}.substr(first + 1, second - first - 1));
+    if (!payload) {
+      return std::nullopt;
     }
-    auto dir = system->registry().get<protocol::directory_actor>(protocol::directory_key);
-    ask<protocol::tenant_record>(
-      *system, dir, ask_timeout,
-      [done](caf::expected<protocol::tenant_record> record) {
-        if (record) {
-          done({record->id, protocol::errc::internal, ""});
+    auto claims = nlohmann::json::parse(*payload, nullptr, false);
+    if (claims.is_object()) {
+      if (auto tid = claims.find("tid");
+          tid != claims.end() && tid->is_string() && protocol::is_uuid(tid->get<std::string>())) {
+        return tid->get<std::string>();
+      }
+    }
+    return std::nullopt;
+  }
+  const char* field = req.path == "/v1/auth/refresh"      ? "refresh_token"
+                      : req.path == "/v1/auth/mfa/verify" ? "mfa_token"
+                                                          : nullptr;
+  if (field == nullptr || req.method != verb::post || req.body.size() > 4096) {
+    return std::nullopt;
+  }
+  auto body = nlohmann::json::parse(req.body, nullptr, false);
+  if (!body.is_object()) {
+    return std::nullopt;
+  }
+  auto token = body.find(field);
+  if (token == body.end() || !token->is_string()) {
+    return std::nullopt;
+  }
+  auto ids = protocol::opaque_token_ids(token->get<std::string>());
+  if (!ids) {
+    return std::nullopt;
+  }
+  return ids->first;
+}
+
+namespace {
+
+void authenticate(caf::actor_system& sys, std::string key, protocol::credential c,
+                  bool key_from_credential, const std::function<void(tenant_resolution)>& done) {
+  auto dir = sys.registry().get<protocol::directory_actor>(protocol::directory_key);
+  ask<protocol::authenticated>(
+    sys, dir, ask_timeout,
+    [done, key_from_credential](caf::expected<protocol::authenticated> found) {
+      if (found) {
+        done({found->tenant.id, std::move(found->who), std::move(found->tenant.settings),
+              protocol::errc::internal, ""});
+        return;
+      }
+      const auto code = protocol::to_errc(found.error());
+      std::string detail;
+      if (code == protocol::errc::not_found) {
+        if (key_from_credential) {
+          // An unverified hint from a token that named no live tenant: the token is bad.
+          done({"", {}, {}, protocol::errc::unauthenticated, "invalid credential"});
           return;
         }
-        const auto code = protocol::to_errc(record.error());
-        std::string detail;
-        if (code == protocol::errc::not_found) {
-          detail = "no tenant has this slug or id";
-        } else if (code == protocol::errc::tenant_suspended) {
-          detail = "the tenant is suspended";
-        }
-        done({"", code, detail});
-      },
-      protocol::resolve_atom_v, std::move(*key));
+        detail = "no tenant has this slug or id";
+      } else if (code == protocol::errc::tenant_suspended) {
+        detail = "the tenant is suspended";
+      } else if (code == protocol::errc::tenant_mismatch) {
+        detail = "the credential belongs to another tenant";
+      }
+      done({"", {}, {}, code, detail});
+    },
+    protocol::authenticate_atom_v, std::move(key), std::move(c));
+}
+
+} // namespace
+
+tenant_resolver directory_resolver(caf::actor_system& sys, std::string base_domain,
+                                   std::string admin_digest) {
+  auto* system = &sys;
+  return [system, base_domain = std::move(base_domain), admin_digest = std::move(admin_digest)](
+           const request& req, const std::function<void(tenant_resolution)>& done) {
+    auto c = credential_of(req, admin_digest);
+    if (auto key = tenant_key(req, base_domain)) {
+      authenticate(*system, std::move(*key), std::move(c), false, done);
+      return;
+    }
+    if (auto hinted = credential_tenant(req, c)) {
+      authenticate(*system, std::move(*hinted), std::move(c), true, done);
+      return;
+    }
+    if (c.kind == "api_key") {
+      auto auth = system->registry().get<protocol::auth_actor>(protocol::auth_key);
+      ask<std::string>(
+        *system, auth, ask_timeout,
+        [system, c, done](caf::expected<std::string> tenant) {
+          if (!tenant) {
+            const auto code = protocol::to_errc(tenant.error());
+            done({"",
+                  {},
+                  {},
+                  code,
+                  code == protocol::errc::unauthenticated ? "invalid credential" : ""});
+            return;
+          }
+          authenticate(*system, std::move(*tenant), c, true, done);
+        },
+        protocol::resolve_atom_v, c);
+      return;
+    }
+    if (c.kind == "jwt" || c.kind == "invalid") {
+      done({"", {}, {}, protocol::errc::unauthenticated, "invalid credential"});
+      return;
+    }
+    done({"",
+          {},
+          {},
+          protocol::errc::unauthenticated,
+          "name the tenant: X-Tenant, the host {slug}." + base_domain + ", or a credential"});
   };
 }
 

@@ -54,6 +54,13 @@ struct audit_change {
   /// Runs in the same transaction after the entry was appended (rarely needed: a change that
   /// removes what the entry's data keys hang on, such as deleting the tenant itself).
   std::function<caf::error(storage::pg_transaction&)> after_append;
+  /// What the tenant actor must forget once this commits, before the caller hears of it:
+  /// "session:<id>", "user:<id>" (its profile, permissions and sessions), "api_key:<id>".
+  std::vector<std::string> invalidates;
+  /// Set when the body learns who acts (a refresh token names its user): replaces the
+  /// origin's actor type and id in the entry.
+  std::string actor_type;
+  std::string actor_id;
 };
 
 /// One audited unit of work (the only way to change tenant data): `body` runs on a database

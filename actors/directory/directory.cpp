@@ -183,6 +183,29 @@ protocol::directory_actor::behavior_type directory(directory_pointer self,
            const std::string& key) -> caf::result<protocol::audit_verification> {
       return forward<protocol::audit_verification>(self, key, protocol::verify_atom_v);
     },
+    [self](protocol::authenticate_atom, const std::string& key,
+           protocol::credential& c) -> caf::result<protocol::authenticated> {
+      return forward<protocol::authenticated>(self, key, protocol::authenticate_atom_v,
+                                              std::move(c));
+    },
+    [self](protocol::throttle_atom, const std::string& key,
+           const std::string& account) -> caf::result<std::uint32_t> {
+      return forward<std::uint32_t>(self, key, protocol::throttle_atom_v, account);
+    },
+    [self](protocol::throttle_atom, const std::string& key, const std::string& account,
+           bool failed) {
+      with_tenant(self, key,
+                  [self, account, failed](const protocol::tenant_actor* actor, const caf::error&) {
+                    if (actor != nullptr) {
+                      self->send(*actor, protocol::throttle_atom_v, account, failed);
+                    }
+                  });
+    },
+    [self](protocol::session_atom, const std::string& key, const std::string& id,
+           protocol::audited_work& work) -> caf::result<protocol::audited_result> {
+      return forward<protocol::audited_result>(self, key, protocol::session_atom_v, id,
+                                               std::move(work));
+    },
     [self](protocol::invalidate_atom, const std::string& id) { passivate(self, id); },
     [self](protocol::update_atom, protocol::tenant_record& record) {
       auto i = self->state.active.find(record.id);

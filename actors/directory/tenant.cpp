@@ -1,20 +1,31 @@
 #include "actors/directory/tenant.hpp"
 
+#include "actors/auth/auth_cache.hpp"
+#include "actors/auth/key_ring.hpp"
 #include "actors/metrics/metrics_registry.hpp"
 #include "protocol/actors.hpp"
+#include "protocol/crypto.hpp"
 #include "protocol/error.hpp"
+#include "protocol/jwt.hpp"
+#include "protocol/principal.hpp"
 #include "storage/audit.hpp"
+#include "storage/auth.hpp"
 #include "storage/db.hpp"
 
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/local_actor.hpp>
+#include <caf/system_messages.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <ctime>
 #include <deque>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 namespace troupe::actors {
@@ -36,6 +47,7 @@ struct batch_io {
   std::optional<storage::audit_head> loaded; // the head read from the database, if it was
   std::optional<std::size_t> failed;         // the unit whose body failed
   std::vector<std::any> values;
+  std::vector<std::string> invalidates; // what the committed units changed (auth caches)
   storage::audit_head after;
   // The actor's keys: read only while the batch runs (the actor changes them only after
   // the reply), plus those this batch fetched.
@@ -56,6 +68,11 @@ struct tenant_state {
   // Data keys by subject, as committed: saves their lookup in most transactions. A key
   // destroyed meanwhile (erasure) only means new data sealed under it reads "[erased]".
   std::shared_ptr<storage::audit_key_cache> keys = std::make_shared<storage::audit_key_cache>();
+  // Authentication (docs/auth.md): verified tokens, sessions, users and API keys, the login
+  // throttle, and the session actors of refresh-token families in use.
+  std::optional<auth_cache> auth;
+  std::optional<login_throttle> throttle;
+  std::unordered_map<std::string, caf::actor> sessions;
 };
 
 // More subjects than this and the cache starts over (it only saves a statement).
@@ -75,6 +92,7 @@ storage::db_work batch_work(const std::string& tenant_id, std::shared_ptr<batch_
             io->loaded.reset();
             io->failed.reset();
             io->values.clear();
+            io->invalidates.clear();
             io->fetched.clear();
             storage::audit_repository repo{tx, *secrets};
             storage::audit_head head;
@@ -101,8 +119,15 @@ storage::db_work batch_work(const std::string& tenant_id, std::shared_ptr<batch_
                 return std::move(value.error());
               }
               io->values.push_back(std::move(*value));
+              io->invalidates.insert(io->invalidates.end(), change.invalidates.begin(),
+                                     change.invalidates.end());
               afterwards.push_back(std::move(change.after_append));
-              drafts.push_back({work.origin, std::move(change)});
+              auto origin = work.origin;
+              if (!change.actor_type.empty()) {
+                origin.actor_type = change.actor_type;
+                origin.actor_id = change.actor_id;
+              }
+              drafts.push_back({std::move(origin), std::move(change)});
             }
             // Without later steps the INSERT goes out with COMMIT: one round trip.
             const bool finish = std::none_of(afterwards.begin(), afterwards.end(),
@@ -182,6 +207,10 @@ void flush(tenant_pointer self) {
           s.keys->clear();
         }
         s.keys->merge(io->fetched);
+        // Before any caller hears of the commit: its next request must see the change.
+        for (const auto& what : io->invalidates) {
+          s.auth->invalidate(what);
+        }
         if (s.options.metrics) {
           s.options.metrics->count_audit_entries(batch->size());
         }
@@ -226,10 +255,338 @@ void flush(tenant_pointer self) {
       });
 }
 
+// -- authentication (docs/auth.md) -----------------------------------------------------------
+
+using auth_promise = caf::typed_response_promise<protocol::authenticated>;
+
+protocol::authenticated refused(protocol::authenticated out, protocol::errc code,
+                                std::string detail) {
+  out.who = protocol::principal{};
+  out.who.refused = static_cast<std::uint8_t>(code);
+  out.who.detail = std::move(detail);
+  return out;
+}
+
+user_state user_state_of(const storage::user_row& row) {
+  return {storage::user_json(row), protocol::builtin_permissions(row.roles)};
+}
+
+// The principal of a verified access token, once its session and user are known.
+protocol::authenticated as_user(protocol::authenticated out, const token_claims& claims,
+                                const session_state* session, const user_state* user) {
+  if (session == nullptr || session->revoked) {
+    return refused(std::move(out), protocol::errc::token_revoked, "the session was revoked");
+  }
+  if (user == nullptr || session->user_id != claims.sub) {
+    return refused(std::move(out), protocol::errc::token_revoked, "the user no longer exists");
+  }
+  out.who.type = "user";
+  out.who.id = claims.sub;
+  out.who.user_id = claims.sub;
+  out.who.session_id = claims.sid;
+  out.who.permissions = user->permissions;
+  out.who.profile = user->profile;
+  return out;
+}
+
+// The principal of an API key: its permissions, narrowed to its creator's current ones.
+protocol::authenticated as_key(protocol::authenticated out, const api_key_state& key,
+                               const user_state* creator, std::int64_t now) {
+  if (key.revoked) {
+    return refused(std::move(out), protocol::errc::token_revoked, "the API key was revoked");
+  }
+  if (key.expires != 0 && key.expires <= now) {
+    return refused(std::move(out), protocol::errc::token_expired, "the API key expired");
+  }
+  out.who.type = "api_key";
+  out.who.id = key.id;
+  out.who.user_id = key.created_by;
+  for (const auto& p : protocol::permission_catalogue()) {
+    if (creator != nullptr && protocol::permits(key.permissions, p)
+        && protocol::permits(creator->permissions, p)) {
+      out.who.permissions.push_back(p);
+    }
+  }
+  return out;
+}
+
+// Runs a read on the pool for the tenant and hands its value (or error) to `then`.
+template <class T, class Body, class Then>
+void read_for_auth(tenant_pointer self, Body body, Then then) {
+  auto pool = pool_of(self);
+  if (!pool) {
+    then(caf::expected<T>{caf::make_error(protocol::errc::service_unavailable, "pool away")});
+    return;
+  }
+  storage::db_work work{self->state.record.id,
+                        [body](storage::pg_transaction& tx) -> caf::expected<std::any> {
+                          storage::auth_repository repo{tx};
+                          caf::expected<T> value = body(repo);
+                          if (!value) {
+                            return std::move(value.error());
+                          }
+                          return std::any{std::move(*value)};
+                        }};
+  self->request(pool, self->state.options.db_timeout, protocol::run_atom_v, std::move(work))
+    .then(
+      [then](storage::db_reply& reply) mutable {
+        then(caf::expected<T>{std::any_cast<T>(std::move(reply.value))});
+      },
+      [then](caf::error& err) mutable { then(caf::expected<T>{std::move(err)}); });
+}
+
+using session_and_user
+  = std::pair<std::optional<storage::session_row>, std::optional<storage::user_row>>;
+
+caf::result<protocol::authenticated> authenticate_jwt(tenant_pointer self,
+                                                      const std::string& token) {
+  auto& st = self->state;
+  protocol::authenticated out{st.record, {}};
+  const auto digest = protocol::crypto::sha256(token);
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  token_claims claims;
+  if (const auto* known = st.auth->token(digest)) {
+    claims = *known;
+  } else {
+    auto ring = st.options.keys ? st.options.keys->current() : nullptr;
+    if (!ring) {
+      return refused(std::move(out), protocol::errc::unauthenticated, "no signing keys");
+    }
+    auto verified = protocol::jwt::verify(
+      token,
+      [&ring](std::string_view kid) -> std::optional<std::string> {
+        auto i = ring->public_keys.find(std::string{kid});
+        return i == ring->public_keys.end() ? std::nullopt : std::optional<std::string>{i->second};
+      },
+      st.options.issuer, now);
+    if (verified.error) {
+      if (*verified.error == protocol::jwt::failure::expired) {
+        return refused(std::move(out), protocol::errc::token_expired, "the access token expired");
+      }
+      return refused(std::move(out), protocol::errc::unauthenticated,
+                     std::string{"invalid access token: "} + to_string(*verified.error));
+    }
+    auto parsed = nlohmann::json::parse(verified.claims, nullptr, false);
+    auto text = [&parsed](const char* name) {
+      auto i = parsed.find(name);
+      return i != parsed.end() && i->is_string() ? i->get<std::string>() : std::string{};
+    };
+    claims.sub = text("sub");
+    claims.sid = text("sid");
+    claims.tid = text("tid");
+    if (auto exp = parsed.find("exp"); exp != parsed.end() && exp->is_number_integer()) {
+      claims.exp = exp->get<std::int64_t>();
+    }
+    if (claims.sub.empty() || claims.sid.empty() || claims.tid.empty()) {
+      return refused(std::move(out), protocol::errc::unauthenticated,
+                     "invalid access token: claims missing");
+    }
+    if (claims.tid != st.record.id) {
+      return caf::make_error(protocol::errc::tenant_mismatch);
+    }
+    st.auth->put_token(digest, claims);
+  }
+  if (claims.exp <= now) {
+    return refused(std::move(out), protocol::errc::token_expired, "the access token expired");
+  }
+  const auto* session = st.auth->session(claims.sid);
+  const auto* user = st.auth->user(claims.sub);
+  if (session != nullptr && (user != nullptr || session->revoked)) {
+    return as_user(std::move(out), claims, session, user);
+  }
+  auto rp = self->make_response_promise<protocol::authenticated>();
+  const auto epoch = st.auth->epoch();
+  read_for_auth<session_and_user>(
+    self,
+    [sid = claims.sid,
+     sub = claims.sub](storage::auth_repository& repo) -> caf::expected<session_and_user> {
+      auto s = repo.session(sid);
+      if (!s) {
+        return std::move(s.error());
+      }
+      auto u = repo.user_by_id(sub);
+      if (!u) {
+        return std::move(u.error());
+      }
+      return session_and_user{std::move(*s), std::move(*u)};
+    },
+    [self, rp, out, claims, epoch](caf::expected<session_and_user> loaded) mutable {
+      if (!loaded) {
+        rp.deliver(std::move(loaded.error()));
+        return;
+      }
+      auto& cache = *self->state.auth;
+      // A session that does not exist is as good as revoked (remembered as such).
+      session_state s{claims.sub, true};
+      if (loaded->first) {
+        s = {loaded->first->user_id, loaded->first->revoked};
+      }
+      cache.put_session(claims.sid, s, epoch);
+      std::optional<user_state> u;
+      if (loaded->second) {
+        u = user_state_of(*loaded->second);
+        cache.put_user(claims.sub, *u, epoch);
+      }
+      rp.deliver(as_user(std::move(out), claims, &s, u ? &*u : nullptr));
+    });
+  return rp;
+}
+
+struct key_and_creator {
+  std::optional<std::string> tenant;
+  std::optional<storage::api_key_row> key;
+  std::optional<storage::user_row> creator;
+};
+
+caf::result<protocol::authenticated> authenticate_key(tenant_pointer self,
+                                                      const std::string& token) {
+  auto& st = self->state;
+  protocol::authenticated out{st.record, {}};
+  const auto digest = protocol::crypto::sha256(token);
+  const auto now = static_cast<std::int64_t>(std::time(nullptr));
+  if (const auto* key = st.auth->key(digest)) {
+    if (key->created_by.empty()) {
+      return as_key(std::move(out), *key, nullptr, now);
+    }
+    if (const auto* creator = st.auth->user(key->created_by)) {
+      return as_key(std::move(out), *key, creator, now);
+    }
+  }
+  auto rp = self->make_response_promise<protocol::authenticated>();
+  const auto epoch = st.auth->epoch();
+  read_for_auth<key_and_creator>(
+    self,
+    [digest](storage::auth_repository& repo) -> caf::expected<key_and_creator> {
+      key_and_creator found;
+      auto tenant = repo.api_key_tenant(digest);
+      if (!tenant) {
+        return std::move(tenant.error());
+      }
+      found.tenant = std::move(*tenant);
+      auto key = repo.api_key_by_hash(digest);
+      if (!key) {
+        return std::move(key.error());
+      }
+      found.key = std::move(*key);
+      if (found.key && !found.key->created_by.empty()) {
+        auto creator = repo.user_by_id(found.key->created_by);
+        if (!creator) {
+          return std::move(creator.error());
+        }
+        found.creator = std::move(*creator);
+      }
+      return found;
+    },
+    [self, rp, out, digest, epoch, now](caf::expected<key_and_creator> loaded) mutable {
+      if (!loaded) {
+        rp.deliver(std::move(loaded.error()));
+        return;
+      }
+      if (loaded->tenant && *loaded->tenant != self->state.record.id) {
+        rp.deliver(caf::make_error(protocol::errc::tenant_mismatch));
+        return;
+      }
+      if (!loaded->key) {
+        rp.deliver(refused(std::move(out), protocol::errc::unauthenticated, "unknown API key"));
+        return;
+      }
+      auto& cache = *self->state.auth;
+      const auto& row = *loaded->key;
+      api_key_state key{row.id, row.created_by, row.permissions, row.revoked, row.expires_unix};
+      cache.put_key(digest, key, epoch);
+      std::optional<user_state> creator;
+      if (loaded->creator) {
+        creator = user_state_of(*loaded->creator);
+        cache.put_user(row.created_by, *creator, epoch);
+      }
+      rp.deliver(as_key(std::move(out), key, creator ? &*creator : nullptr, now));
+    });
+  return rp;
+}
+
+// -- session actors ---------------------------------------------------------------------------
+
+struct session_pending {
+  protocol::audited_work work;
+  result_promise rp;
+};
+
+struct session_actor_state {
+  static inline const char* name = "session";
+  std::deque<session_pending> queue;
+  bool busy = false;
+  std::uint64_t ticks = 0; // grows with each unit of work; the idle check compares it
+};
+
+// One refresh-token family in use: it runs the family's audited work (refresh, logout,
+// revocation) through its tenant one unit at a time, in arrival order, so that two
+// refreshes with one token are ordered and the second one finds it spent.
+caf::behavior session_actor(caf::stateful_actor<session_actor_state>* self,
+                            protocol::tenant_actor tenant, caf::timespan idle) {
+  self->monitor(tenant);
+  self->set_down_handler([self](caf::down_msg&) { self->quit(); });
+  auto pump = std::make_shared<std::function<void()>>();
+  *pump = [self, tenant, idle, weak = std::weak_ptr<std::function<void()>>(pump)] {
+    auto& st = self->state;
+    if (st.busy || st.queue.empty()) {
+      return;
+    }
+    st.busy = true;
+    auto next = std::move(st.queue.front());
+    st.queue.pop_front();
+    self->request(tenant, caf::infinite, protocol::run_atom_v, std::move(next.work))
+      .then(
+        [self, rp = next.rp, weak, idle](protocol::audited_result& result) mutable {
+          rp.deliver(std::move(result));
+          self->state.busy = false;
+          ++self->state.ticks;
+          self->delayed_send(self, idle, protocol::sweep_atom_v, self->state.ticks);
+          if (auto p = weak.lock()) {
+            (*p)();
+          }
+        },
+        [self, rp = next.rp, weak, idle](caf::error& err) mutable {
+          rp.deliver(std::move(err));
+          self->state.busy = false;
+          ++self->state.ticks;
+          self->delayed_send(self, idle, protocol::sweep_atom_v, self->state.ticks);
+          if (auto p = weak.lock()) {
+            (*p)();
+          }
+        });
+  };
+  self->delayed_send(self, idle, protocol::sweep_atom_v, std::uint64_t{0});
+  return {
+    [self, pump](protocol::run_atom, protocol::audited_work& work) {
+      auto rp = self->make_response_promise<protocol::audited_result>();
+      self->state.queue.push_back({std::move(work), rp});
+      (*pump)();
+      return rp;
+    },
+    [self](protocol::sweep_atom, std::uint64_t ticks) {
+      auto& st = self->state;
+      if (ticks == st.ticks && !st.busy && st.queue.empty()) {
+        self->quit();
+      }
+    },
+  };
+}
+
 protocol::tenant_actor::behavior_type tenant(tenant_pointer self, protocol::tenant_record record,
                                              tenant_options options) {
   self->state.record = std::move(record);
   self->state.options = std::move(options);
+  self->state.auth.emplace(self->state.options.cache_capacity);
+  self->state.throttle.emplace(self->state.options.max_failures);
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& sessions = self->state.sessions;
+    for (auto i = sessions.begin(); i != sessions.end(); ++i) {
+      if (i->second.address() == msg.source) {
+        sessions.erase(i);
+        return;
+      }
+    }
+  });
   return {
     [self](protocol::resolve_atom) -> caf::result<protocol::tenant_record> {
       if (self->state.record.status == "suspended") {
@@ -276,6 +633,51 @@ protocol::tenant_actor::behavior_type tenant(tenant_pointer self, protocol::tena
     [self](protocol::retire_atom) {
       self->state.retiring = true;
       finish_if_retired(self);
+    },
+    [self](protocol::authenticate_atom,
+           protocol::credential& c) -> caf::result<protocol::authenticated> {
+      auto& st = self->state;
+      if (st.record.status == "suspended") {
+        return caf::make_error(protocol::errc::tenant_suspended);
+      }
+      if (c.kind == "jwt") {
+        return authenticate_jwt(self, c.token);
+      }
+      if (c.kind == "api_key") {
+        return authenticate_key(self, c.token);
+      }
+      protocol::authenticated out{st.record, {}};
+      if (c.kind == "admin") {
+        out.who.type = "admin";
+        out.who.permissions = {"*"};
+      } else if (!c.kind.empty()) {
+        return refused(std::move(out), protocol::errc::unauthenticated, "unsupported credential");
+      }
+      return out;
+    },
+    [self](protocol::throttle_atom, const std::string& account) {
+      return self->state.throttle->wait_seconds(account, self->clock().now());
+    },
+    [self](protocol::throttle_atom, const std::string& account, bool failed) {
+      if (failed) {
+        self->state.throttle->failed(account, self->clock().now());
+      } else {
+        self->state.throttle->succeeded(account);
+      }
+    },
+    [self](protocol::session_atom, const std::string& id,
+           protocol::audited_work& work) -> caf::result<protocol::audited_result> {
+      auto& sessions = self->state.sessions;
+      auto i = sessions.find(id);
+      if (i == sessions.end()) {
+        auto actor = self->spawn<caf::monitored>(session_actor,
+                                                 caf::actor_cast<protocol::tenant_actor>(self),
+                                                 self->state.options.session_idle);
+        i = sessions.emplace(id, caf::actor_cast<caf::actor>(actor)).first;
+      }
+      auto rp = self->make_response_promise<protocol::audited_result>();
+      rp.delegate(i->second, protocol::run_atom_v, std::move(work));
+      return rp;
     },
   };
 }

@@ -7,7 +7,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <string>
 
 namespace troupe::storage {
 struct audit_secrets;
@@ -15,6 +17,7 @@ struct audit_secrets;
 
 namespace troupe::actors {
 
+class key_ring;
 class metrics_registry;
 
 struct tenant_options {
@@ -26,6 +29,13 @@ struct tenant_options {
   caf::timespan db_timeout = std::chrono::seconds{10};
   /// If set, `troupe_audit_entries_total` counts committed entries.
   std::shared_ptr<metrics_registry> metrics;
+  /// The public keys that verify access tokens; null: every token is refused.
+  std::shared_ptr<const key_ring> keys;
+  std::string issuer = "troupe";      ///< auth.issuer: the `iss` access tokens must carry
+  std::uint32_t max_failures = 10;    ///< auth.max-failures per account+IP in 15 minutes
+  std::size_t cache_capacity = 10000; ///< entries per auth cache (tokens, sessions, ...)
+  /// A session actor with nothing to do for this long stops.
+  caf::timespan session_idle = std::chrono::seconds{60};
 };
 
 /// Spawns a tenant actor (see protocol::tenant_actor) as a linked, monitored child of the

@@ -1,6 +1,7 @@
 #include "http/routes/admin.hpp"
 
 #include "http/ask.hpp"
+#include "http/body.hpp"
 #include "http/query.hpp"
 #include "http/routes/audit.hpp"
 #include "protocol/crypto.hpp"
@@ -21,93 +22,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// -- request bodies ------------------------------------------------------------------------
-
-bool is_json_media_type(std::string_view content_type) {
-  const auto semicolon = content_type.find(';');
-  auto media = content_type.substr(0, semicolon);
-  while (!media.empty() && media.back() == ' ') {
-    media.remove_suffix(1);
-  }
-  return iequals(media, "application/json");
-}
-
-// The JSON object in the body, or the problem response to send instead.
-std::optional<json> json_object_body(const request& req, const request_context& ctx,
-                                     const reply_fn& reply) {
-  if (!is_json_media_type(req.header("Content-Type"))) {
-    reply(problem_response(protocol::errc::unsupported_media_type, req, ctx,
-                           "send the body as Content-Type: application/json"));
-    return std::nullopt;
-  }
-  auto body = json::parse(req.body, nullptr, false);
-  if (body.is_discarded()) {
-    reply(problem_response(protocol::errc::bad_request, req, ctx, "the body is not valid JSON"));
-    return std::nullopt;
-  }
-  if (!body.is_object()) {
-    reply(
-      validation_problem(req, ctx, "the body must be a JSON object", {{"", "must be an object"}}));
-    return std::nullopt;
-  }
-  return body;
-}
-
-// Collects field errors, then answers 400 validation-failed if there were any.
-class validator {
-public:
-  void error(std::string pointer, std::string message) {
-    errors_.push_back({std::move(pointer), std::move(message)});
-  }
-
-  void only(const json& object, const std::set<std::string>& allowed, const std::string& base) {
-    for (const auto& [key, value] : object.items()) {
-      if (allowed.count(key) == 0) {
-        error(base + '/' + key, "unknown field");
-      }
-    }
-  }
-
-  // A string member of 1..max characters (UTF-8 code points), or nullopt with an error.
-  std::optional<std::string> text(const json& object, const std::string& key,
-                                  const std::string& pointer, std::size_t min, std::size_t max,
-                                  bool required) {
-    auto it = object.find(key);
-    if (it == object.end()) {
-      if (required) {
-        error(pointer, "is required");
-      }
-      return std::nullopt;
-    }
-    if (!it->is_string()) {
-      error(pointer, "must be a string");
-      return std::nullopt;
-    }
-    auto value = it->get<std::string>();
-    const auto chars
-      = static_cast<std::size_t>(std::count_if(value.begin(), value.end(), [](char c) {
-          return (static_cast<unsigned char>(c) & 0xc0) != 0x80;
-        }));
-    if (chars < min || chars > max) {
-      error(pointer,
-            "must be " + std::to_string(min) + " to " + std::to_string(max) + " characters");
-      return std::nullopt;
-    }
-    return value;
-  }
-
-  bool failed() const {
-    return !errors_.empty();
-  }
-
-  response problem(const request& req, const request_context& ctx) const {
-    return validation_problem(req, ctx, {}, errors_);
-  }
-
-private:
-  std::vector<protocol::field_error> errors_;
-};
-
 bool valid_slug(const std::string& slug) {
   if (slug.size() < 2 || slug.size() > 63) {
     return false;
@@ -121,16 +35,6 @@ bool valid_slug(const std::string& slug) {
     }
   }
   return true;
-}
-
-bool valid_email(const std::string& email) {
-  const auto at = email.find('@');
-  if (at == std::string::npos || at == 0 || at + 1 >= email.size()
-      || email.find('@', at + 1) != std::string::npos || email.size() > 254) {
-    return false;
-  }
-  return std::none_of(email.begin(), email.end(),
-                      [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
 }
 
 // limits: {"principal"|"tenant"|"anonymous"|"inbound": [n, s], "requests_per_month": n}

@@ -109,6 +109,19 @@ ensure_openapi_validator() {
   (cd "$TROUPE_ROOT/tests/openapi" && npm ci --no-audit --no-fund --loglevel=error)
 }
 
+# The JOSE library the e2e auth tests verify access tokens with against the server's JWKS
+# (tests/jose, pinned by its package-lock.json). Installed once; offline afterwards.
+ensure_jose_verifier() {
+  if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    ensure_packages nodejs npm
+  fi
+  if [[ -f $TROUPE_ROOT/tests/jose/node_modules/jose/package.json ]]; then
+    return 0
+  fi
+  log "installing the JOSE verifier (npm ci in tests/jose)"
+  (cd "$TROUPE_ROOT/tests/jose" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 configure_and_build() {
   local dir=$1
   shift

@@ -240,10 +240,12 @@ CAF_TEST(the tables belong to the migrating role and not to troupe_app) {
                                      " AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')"
                                      " ORDER BY c.relname");
   CAF_CHECK_EQUAL(owners,
-                  (std::vector<std::string>{"audit_chains postgres", "audit_checkpoints postgres",
-                                            "audit_data_keys postgres", "audit_log postgres",
-                                            "platform_keys postgres", "schema_migrations postgres",
-                                            "tenants postgres", "users postgres"}));
+                  (std::vector<std::string>{
+                    "api_key_tenants postgres", "api_keys postgres", "audit_chains postgres",
+                    "audit_checkpoints postgres", "audit_data_keys postgres", "audit_log postgres",
+                    "mfa_challenges postgres", "platform_keys postgres", "recovery_codes postgres",
+                    "refresh_tokens postgres", "schema_migrations postgres", "sessions postgres",
+                    "signing_keys postgres", "tenants postgres", "users postgres"}));
   CAF_CHECK_EQUAL(query(*owner, "SELECT count(*) FROM pg_class c JOIN pg_namespace n"
                                 " ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
                                 " AND pg_get_userbyid(c.relowner) = 'troupe_app'"),
@@ -296,6 +298,10 @@ CAF_TEST(troupe_app cannot bypass row level security which users forces) {
                                  " AND NOT (c.relrowsecurity AND c.relforcerowsecurity)"),
                   std::vector<std::string>{});
   CAF_CHECK_EQUAL(query(*owner, "SELECT count(*) FROM pg_policies WHERE tablename = 'users'"), "1");
+  // The one policy that reads across tenants: which tenant a key hash belongs to.
+  CAF_CHECK_EQUAL(column(*owner, "SELECT tablename || ' ' || cmd FROM pg_policies"
+                                 " WHERE qual = 'true'"),
+                  std::vector<std::string>{"api_key_tenants SELECT"});
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

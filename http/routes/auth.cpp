@@ -1,0 +1,493 @@
+#include "http/routes/auth.hpp"
+
+#include "http/ask.hpp"
+#include "http/body.hpp"
+#include "http/query.hpp"
+#include "protocol/auth.hpp"
+#include "protocol/directory.hpp"
+#include "protocol/error.hpp"
+#include "protocol/request_id.hpp"
+
+#include <caf/actor_registry.hpp>
+#include <nlohmann/json.hpp>
+
+#include <ctime>
+
+namespace troupe::http::routes {
+
+namespace {
+
+using json = nlohmann::json;
+using protocol::errc;
+
+response with_permission(errc code, const request& req, const request_context& ctx,
+                         std::string detail, const std::string& permission) {
+  protocol::problem p;
+  p.code = code;
+  p.detail = std::move(detail);
+  p.instance = req.path;
+  p.request_id = ctx.request_id;
+  if (!permission.empty()) {
+    p.extensions.emplace_back("required_permission", permission);
+  }
+  return problem_response(p);
+}
+
+response unauthenticated(const request& req, const request_context& ctx) {
+  const auto& who = ctx.who;
+  response res;
+  if (who.refused != 0) {
+    res = problem_response(static_cast<errc>(who.refused), req, ctx, who.detail);
+    res.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+  } else {
+    res = problem_response(errc::unauthenticated, req, ctx,
+                           "send Authorization: Bearer <access token or API key>");
+    res.headers.emplace_back("WWW-Authenticate", "Bearer");
+  }
+  return res;
+}
+
+// Audits a refused permission (API.md "Audit log": permission.denied). Not awaited: the
+// 403 does not depend on it.
+void audit_denial(caf::actor_system& sys, const request& req, const request_context& ctx,
+                  const std::string& permission) {
+  auto dir = sys.registry().get<protocol::directory_actor>(protocol::directory_key);
+  if (!dir) {
+    return;
+  }
+  protocol::audited_work work;
+  work.origin = origin_of(req, ctx);
+  work.action = "permission.denied";
+  work.body
+    = [route = ctx.route, method = std::string{to_string(req.method)}, permission](
+        storage::pg_transaction&, protocol::audit_change& change) -> caf::expected<std::any> {
+    change.outcome = "denied";
+    change.resource_type = "route";
+    change.resource_id = method + " " + route;
+    change.after = json{{"required_permission", permission}};
+    return std::any{};
+  };
+  ask<protocol::audited_result>(
+    sys, dir, ask_timeout, [](const caf::expected<protocol::audited_result>&) {},
+    protocol::run_atom_v, ctx.tenant_id, std::move(work));
+}
+
+// The answer of the auth service as a response.
+response to_response(const protocol::auth_reply& r, const request& req, const request_context& ctx,
+                     bool paged) {
+  if (r.problem != 0) {
+    const auto code = static_cast<errc>(r.problem);
+    auto res = with_permission(code, req, ctx, r.detail, r.required_permission);
+    if (r.retry_after > 0) {
+      res.headers.emplace_back("Retry-After", std::to_string(r.retry_after));
+    }
+    if (protocol::info(code).status == 401 && code != errc::invalid_credentials
+        && code != errc::invalid_mfa_code) {
+      res.headers.emplace_back("WWW-Authenticate", "Bearer error=\"invalid_token\"");
+    }
+    return res;
+  }
+  if (r.status == 204) {
+    response res;
+    res.status = 204;
+    res.content_type.clear();
+    return res;
+  }
+  auto body = r.body;
+  if (paged) {
+    // Lists answer their next position raw; the client sees an opaque cursor.
+    auto parsed = json::parse(body, nullptr, false);
+    if (parsed.is_object() && parsed["next_cursor"].is_string()) {
+      parsed["next_cursor"] = encode_cursor(parsed["next_cursor"].get<std::string>());
+      body = parsed.dump();
+    }
+  }
+  auto res = json_response(r.status, std::move(body));
+  if (!r.location.empty()) {
+    res.headers.emplace_back("Location", r.location);
+  }
+  return res;
+}
+
+// Runs `op` on the auth service with `input` and answers with its reply.
+void call_auth(caf::actor_system& sys, std::string op, const request& req,
+               const request_context& ctx, const reply_fn& reply, json input = json::object(),
+               bool paged = false) {
+  protocol::auth_call call;
+  call.op = std::move(op);
+  call.tenant_id = ctx.tenant_id;
+  call.who = ctx.who;
+  call.origin = origin_of(req, ctx);
+  call.input = input.dump();
+  auto auth = sys.registry().get<protocol::auth_actor>(protocol::auth_key);
+  ask<protocol::auth_reply>(
+    sys, auth, ask_timeout,
+    [req, ctx, reply, paged](caf::expected<protocol::auth_reply> r) {
+      if (!r) {
+        const auto code = protocol::to_errc(r.error());
+        auto res
+          = problem_response(code == errc::service_unavailable ? code : errc::internal, req, ctx);
+        if (code == errc::service_unavailable) {
+          res.headers.emplace_back("Retry-After", "1");
+        }
+        reply(std::move(res));
+        return;
+      }
+      reply(to_response(*r, req, ctx, paged));
+    },
+    protocol::auth_atom_v, std::move(call));
+}
+
+// A body of exactly `fields` (each a string of min..max characters; `optional` ones may be
+// absent), or nullopt after answering the problem.
+struct field {
+  const char* name;
+  std::size_t min;
+  std::size_t max;
+  bool required = true;
+};
+
+std::optional<json> string_body(const request& req, const request_context& ctx,
+                                const reply_fn& reply, std::initializer_list<field> fields) {
+  auto body = json_object_body(req, ctx, reply);
+  if (!body) {
+    return std::nullopt;
+  }
+  validator v;
+  std::set<std::string> allowed;
+  for (const auto& f : fields) {
+    allowed.insert(f.name);
+  }
+  v.only(*body, allowed, "");
+  json out = json::object();
+  for (const auto& f : fields) {
+    if (auto value = v.text(*body, f.name, std::string{"/"} + f.name, f.min, f.max, f.required)) {
+      out[f.name] = std::move(*value);
+    }
+  }
+  if (v.failed()) {
+    reply(v.problem(req, ctx));
+    return std::nullopt;
+  }
+  return out;
+}
+
+// `limit` and `cursor` of a list, or nullopt after answering 400.
+std::optional<json> page_of(const request& req, const request_context& ctx, const reply_fn& reply) {
+  std::string error;
+  auto params = parse_query(req.query, {"limit", "cursor"}, error);
+  if (!params) {
+    reply(problem_response(errc::bad_request, req, ctx, error));
+    return std::nullopt;
+  }
+  auto limit = page_limit(*params);
+  if (!limit) {
+    reply(problem_response(errc::bad_request, req, ctx, "limit must be an integer from 1 to 200"));
+    return std::nullopt;
+  }
+  json out{{"limit", *limit}};
+  if (auto cursor = params->find("cursor"); cursor != params->end()) {
+    auto id = decode_cursor(cursor->second);
+    if (!id || !protocol::is_uuid(*id)) {
+      reply(problem_response(errc::bad_request, req, ctx, "invalid cursor"));
+      return std::nullopt;
+    }
+    out["cursor"] = *id;
+  }
+  return out;
+}
+
+bool valid_permission(const std::string& p) {
+  if (p == "*") {
+    return true;
+  }
+  for (const auto& known : protocol::permission_catalogue()) {
+    if (p == known) {
+      return true;
+    }
+    const auto colon = known.find(':');
+    if (p.size() == colon + 2 && p.back() == '*'
+        && p.compare(0, colon + 1, known, 0, colon + 1) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+} // namespace
+
+protocol::audit_origin origin_of(const request& req, const request_context& ctx) {
+  protocol::audit_origin o;
+  o.actor_type = ctx.who.type;
+  o.actor_id = ctx.who.id;
+  o.ip = ctx.remote;
+  o.user_agent = std::string{req.header("User-Agent")};
+  o.request_id = ctx.request_id;
+  return o;
+}
+
+handler_fn guarded(const services& svc, std::string permission, handler_fn inner) {
+  auto* sys = svc.system;
+  return [sys, permission = std::move(permission), inner = std::move(inner)](
+           const request& req, const request_context& ctx, const reply_fn& reply) {
+    if (permission == "public") {
+      inner(req, ctx, reply);
+      return;
+    }
+    if (ctx.who.type == "anonymous") {
+      reply(unauthenticated(req, ctx));
+      return;
+    }
+    if (permission == "self") {
+      if (ctx.who.type != "user") {
+        reply(problem_response(errc::forbidden, req, ctx,
+                               "this route acts on a user's own account: use their access token"));
+        return;
+      }
+    } else if (!protocol::permits(ctx.who.permissions, permission)) {
+      if (sys != nullptr) {
+        audit_denial(*sys, req, ctx, permission);
+      }
+      reply(with_permission(errc::forbidden, req, ctx, "the credential lacks " + permission,
+                            permission));
+      return;
+    }
+    inner(req, ctx, reply);
+  };
+}
+
+handler_fn signup(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    auto settings
+      = json::parse(ctx.tenant_settings.empty() ? "{}" : ctx.tenant_settings, nullptr, false);
+    if (settings.is_object() && settings.value("signup", std::string{"open"}) == "closed") {
+      reply(problem_response(errc::forbidden, req, ctx, "signup is closed for this tenant"));
+      return;
+    }
+    auto body = json_object_body(req, ctx, reply);
+    if (!body) {
+      return;
+    }
+    validator v;
+    v.only(*body, {"email", "password", "display_name"}, "");
+    json input = json::object();
+    if (auto email = v.text(*body, "email", "/email", 3, 254, true)) {
+      if (valid_email(*email)) {
+        input["email"] = ascii_lower(*email);
+      } else {
+        v.error("/email", "must be an email address");
+      }
+    }
+    if (auto password = v.text(*body, "password", "/password", 10, 1024, true)) {
+      input["password"] = std::move(*password);
+    }
+    if (auto d = body->find("display_name"); d != body->end() && !d->is_null()) {
+      if (auto name = v.text(*body, "display_name", "/display_name", 1, 200, false)) {
+        input["display_name"] = std::move(*name);
+      }
+    }
+    if (v.failed()) {
+      reply(v.problem(req, ctx));
+      return;
+    }
+    call_auth(*sys, "signup", req, ctx, reply, std::move(input));
+  };
+}
+
+handler_fn login(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    auto in = string_body(req, ctx, reply, {{"email", 1, 254}, {"password", 1, 1024}});
+    if (in) {
+      (*in)["email"] = ascii_lower((*in)["email"].get<std::string>());
+      call_auth(*sys, "login", req, ctx, reply, std::move(*in));
+    }
+  };
+}
+
+handler_fn mfa_verify(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    if (auto in = string_body(req, ctx, reply, {{"mfa_token", 1, 256}, {"code", 1, 64}})) {
+      call_auth(*sys, "mfa_verify", req, ctx, reply, std::move(*in));
+    }
+  };
+}
+
+handler_fn refresh(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    if (auto in = string_body(req, ctx, reply, {{"refresh_token", 1, 256}})) {
+      call_auth(*sys, "refresh", req, ctx, reply, std::move(*in));
+    }
+  };
+}
+
+handler_fn logout(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    call_auth(*sys, "logout", req, ctx, reply);
+  };
+}
+
+handler_fn list_sessions(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    if (auto page = page_of(req, ctx, reply)) {
+      call_auth(*sys, "sessions", req, ctx, reply, std::move(*page), true);
+    }
+  };
+}
+
+handler_fn revoke_session(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    const auto& id = ctx.param("id");
+    if (!protocol::is_uuid(id)) {
+      reply(problem_response(errc::not_found, req, ctx, "no live session of yours has this id"));
+      return;
+    }
+    call_auth(*sys, "revoke_session", req, ctx, reply, json{{"id", id}});
+  };
+}
+
+handler_fn change_password(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    if (auto in = string_body(req, ctx, reply,
+                              {{"current_password", 1, 1024}, {"new_password", 10, 1024}})) {
+      call_auth(*sys, "password", req, ctx, reply, std::move(*in));
+    }
+  };
+}
+
+handler_fn totp_enroll(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    call_auth(*sys, "totp_enroll", req, ctx, reply);
+  };
+}
+
+handler_fn totp_activate(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    if (auto in = string_body(req, ctx, reply, {{"code", 1, 64}})) {
+      call_auth(*sys, "totp_activate", req, ctx, reply, std::move(*in));
+    }
+  };
+}
+
+handler_fn totp_disable(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    if (auto in = string_body(req, ctx, reply, {{"code", 1, 64}})) {
+      call_auth(*sys, "totp_disable", req, ctx, reply, std::move(*in));
+    }
+  };
+}
+
+handler_fn create_api_key(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    auto body = json_object_body(req, ctx, reply);
+    if (!body) {
+      return;
+    }
+    validator v;
+    v.only(*body, {"name", "permissions", "expires_at"}, "");
+    json input = json::object();
+    if (auto name = v.text(*body, "name", "/name", 1, 200, true)) {
+      input["name"] = std::move(*name);
+    }
+    auto perms = body->find("permissions");
+    if (perms == body->end()) {
+      v.error("/permissions", "is required");
+    } else if (!perms->is_array() || perms->empty() || perms->size() > 64) {
+      v.error("/permissions", "must be an array of 1 to 64 permissions");
+    } else {
+      std::vector<std::string> list;
+      for (std::size_t i = 0; i < perms->size(); ++i) {
+        const auto& p = (*perms)[i];
+        if (!p.is_string() || !valid_permission(p.get<std::string>())) {
+          v.error("/permissions/" + std::to_string(i),
+                  "must be a permission of the catalogue, resource:* or *");
+        } else if (std::find(list.begin(), list.end(), p.get<std::string>()) == list.end()) {
+          list.push_back(p.get<std::string>());
+        }
+      }
+      input["permissions"] = list;
+    }
+    if (auto e = body->find("expires_at"); e != body->end() && !e->is_null()) {
+      auto seconds = e->is_string() ? rfc3339_seconds(e->get<std::string>()) : std::nullopt;
+      if (!seconds) {
+        v.error("/expires_at", "must be an RFC 3339 date-time");
+      } else if (*seconds <= static_cast<std::int64_t>(std::time(nullptr))) {
+        v.error("/expires_at", "must be in the future");
+      } else {
+        input["expires_at"] = e->get<std::string>();
+      }
+    }
+    if (v.failed()) {
+      reply(v.problem(req, ctx));
+      return;
+    }
+    call_auth(*sys, "create_api_key", req, ctx, reply, std::move(input));
+  };
+}
+
+handler_fn list_api_keys(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    if (auto page = page_of(req, ctx, reply)) {
+      call_auth(*sys, "api_keys", req, ctx, reply, std::move(*page), true);
+    }
+  };
+}
+
+handler_fn revoke_api_key(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    const auto& id = ctx.param("id");
+    if (!protocol::is_uuid(id)) {
+      reply(problem_response(errc::not_found, req, ctx, "no API key has this id"));
+      return;
+    }
+    call_auth(*sys, "revoke_api_key", req, ctx, reply, json{{"id", id}});
+  };
+}
+
+handler_fn users_me(const services&) {
+  return [](const request& req, const request_context& ctx, const reply_fn& reply) {
+    auto user = json::parse(ctx.who.profile, nullptr, false);
+    if (!user.is_object()) {
+      reply(problem_response(errc::internal, req, ctx));
+      return;
+    }
+    user["permissions"] = ctx.who.permissions;
+    reply(json_response(200, user.dump()));
+  };
+}
+
+handler_fn jwks(const services& svc) {
+  auto* sys = svc.system;
+  return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
+    auto keys = sys->registry().get<protocol::key_manager_actor>(protocol::key_manager_key);
+    ask<std::string>(
+      *sys, keys, ask_timeout,
+      [req, ctx, reply](caf::expected<std::string> document) {
+        if (!document) {
+          auto res = problem_response(errc::service_unavailable, req, ctx);
+          res.headers.emplace_back("Retry-After", "1");
+          reply(std::move(res));
+          return;
+        }
+        auto res = json_response(200, std::move(*document));
+        res.headers.emplace_back("Cache-Control", "public, max-age=300");
+        reply(std::move(res));
+      },
+      protocol::jwks_atom_v);
+  };
+}
+
+} // namespace troupe::http::routes

@@ -1,0 +1,84 @@
+#pragma once
+
+// Authentication (API.md "Auth", docs/auth.md): the messages of the auth service and the key
+// manager. Data and interfaces only.
+
+#include "protocol/audit.hpp"
+#include "protocol/principal.hpp"
+#include "protocol/tenants.hpp"
+#include "protocol/type_ids.hpp"
+
+#include <caf/atom.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace troupe::protocol {
+
+/// A request's tenant and principal, once its credential was checked by the tenant actor.
+struct authenticated {
+  tenant_record tenant;
+  principal who;
+};
+
+/// One auth operation (docs/auth.md), its input already validated by the HTTP layer.
+struct auth_call {
+  std::string op;        ///< "signup", "login", "refresh", ... (see actors/auth/auth_service)
+  std::string tenant_id; ///< the resolved tenant
+  principal who;         ///< the caller (anonymous on public routes)
+  audit_origin origin;   ///< for the audit entries (ip, user agent, request id)
+  std::string input;     ///< the validated JSON body (or parameters) as text
+};
+
+/// What an auth operation answers: a success (`problem == 0`: status, JSON body, Location)
+/// or a problem the client may see (`problem` is an `errc`, with a detail and, for 429,
+/// `retry_after` seconds, for 403 `required_permission`). Failures the client must not see
+/// in detail (database, timeouts) come back as errors instead.
+struct auth_reply {
+  int status = 200;
+  std::string body; ///< JSON text; empty for 204
+  std::string location;
+  std::uint8_t problem = 0;
+  std::string detail;
+  std::uint32_t retry_after = 0;
+  std::string required_permission;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, authenticated& x) {
+  return f(caf::meta::type_name("authenticated"), x.tenant, x.who);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, auth_call& x) {
+  return f(caf::meta::type_name("auth_call"), x.op, x.tenant_id, x.who, x.origin, x.input);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, auth_reply& x) {
+  return f(caf::meta::type_name("auth_reply"), x.status, x.body, x.location, x.problem, x.detail,
+           x.retry_after, x.required_permission);
+}
+
+/// The auth service: runs every auth operation (`auth_atom`), and finds the tenant of an API
+/// key or another self-describing credential when the request names none (`resolve_atom`:
+/// answers the tenant id, or `unauthenticated`).
+using auth_actor = caf::typed_actor<caf::replies_to<auth_atom, auth_call>::with<auth_reply>,
+                                    caf::replies_to<resolve_atom, credential>::with<std::string>>;
+
+inline constexpr caf::atom_value auth_key = caf::atom("auth");
+
+/// The key manager: `jwks_atom` answers the JWKS document (RFC 7517) as JSON text;
+/// `get_atom` answers the kid that signs, as soon as there is one (right after start the
+/// keys may still be loading).
+using key_manager_actor = caf::typed_actor<caf::replies_to<jwks_atom>::with<std::string>,
+                                           caf::replies_to<caf::get_atom>::with<std::string>,
+                                           caf::reacts_to<rotate_atom>>;
+
+inline constexpr caf::atom_value key_manager_key = caf::atom("keys");
+
+} // namespace troupe::protocol

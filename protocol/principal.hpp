@@ -1,0 +1,65 @@
+#pragma once
+
+// Who a /v1 request acts as (docs/auth.md "Principals"). Plain data: HTTP handlers carry it
+// in their request context, so this header stays light.
+
+#include <caf/meta/type_name.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace troupe::protocol {
+
+/// The credential of a request, as the HTTP layer found it in `Authorization`.
+struct credential {
+  std::string kind; ///< "" (none), "jwt", "api_key" or "admin" (admin.token, already checked)
+  std::string token;
+};
+
+/// The authenticated principal of a request, or why its credential was refused.
+struct principal {
+  std::string type = "anonymous"; ///< user, api_key, admin or anonymous
+  std::string id;                 ///< the user's or the API key's id
+  std::string user_id;            ///< the user (for an API key: its creator)
+  std::string session_id;         ///< access tokens: the session (`sid`)
+  std::vector<std::string> permissions;
+  std::string profile; ///< users: the API's User object as JSON text (GET /v1/users/me)
+  /// Nonzero: the credential was refused with this `errc` (unauthenticated, token_expired,
+  /// token_revoked) and the principal is anonymous. Public routes ignore it.
+  std::uint8_t refused = 0;
+  std::string detail; ///< why it was refused (safe to show the client)
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, credential& x) {
+  return f(caf::meta::type_name("credential"), x.kind, x.token);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, principal& x) {
+  return f(caf::meta::type_name("principal"), x.type, x.id, x.user_id, x.session_id, x.permissions,
+           x.profile, x.refused, x.detail);
+}
+
+/// True if `granted` (permissions with `*` and `resource:*` wildcards) covers `wanted`.
+bool permits(const std::vector<std::string>& granted, const std::string& wanted);
+
+/// The permissions of the built-in roles among `roles` (API.md "Users and RBAC"), sorted and
+/// without duplicates; unknown role names add nothing.
+std::vector<std::string> builtin_permissions(const std::vector<std::string>& roles);
+
+/// An opaque token that names its tenant (refresh tokens, `mfa_token`): base64url of the
+/// tenant's and the object's UUIDs (16 bytes each) and 32 random bytes (86 characters).
+std::string make_opaque_token(const std::string& tenant_id, const std::string& id);
+
+/// The tenant and object ids inside an opaque token, or nullopt if it is not one.
+std::optional<std::pair<std::string, std::string>> opaque_token_ids(std::string_view token);
+
+/// The permission catalogue of API.md, in its order.
+const std::vector<std::string>& permission_catalogue();
+
+} // namespace troupe::protocol
