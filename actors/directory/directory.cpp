@@ -28,6 +28,9 @@ struct active_tenant {
   protocol::tenant_actor actor;
   std::string slug;
   caf::actor_clock::time_point last_used;
+  // Not passivated before this: it holds state that must outlive idleness (the failed
+  // logins its throttle counts, docs/auth.md "Login").
+  caf::actor_clock::time_point keep_until;
 };
 
 struct directory_state {
@@ -82,7 +85,7 @@ void activated(directory_pointer self, const std::string& key, protocol::tenant_
   if (active_id(self, id) == nullptr) {
     const auto slug = record.slug;
     auto actor = spawn_tenant(self, std::move(record), st.options.tenant);
-    st.active.emplace(id, active_tenant{actor, slug, self->clock().now()});
+    st.active.emplace(id, active_tenant{actor, slug, self->clock().now(), {}});
     st.ids_by_slug[slug] = id;
     count(self, +1);
   }
@@ -196,9 +199,17 @@ protocol::directory_actor::behavior_type directory(directory_pointer self,
            bool failed) {
       with_tenant(self, key,
                   [self, account, failed](const protocol::tenant_actor* actor, const caf::error&) {
-                    if (actor != nullptr) {
-                      self->send(*actor, protocol::throttle_atom_v, account, failed);
+                    if (actor == nullptr) {
+                      return;
                     }
+                    if (failed) {
+                      for (auto& [id, entry] : self->state.active) {
+                        if (entry.actor == *actor) {
+                          entry.keep_until = self->clock().now() + std::chrono::minutes{15};
+                        }
+                      }
+                    }
+                    self->send(*actor, protocol::throttle_atom_v, account, failed);
                   });
     },
     [self](protocol::session_atom, const std::string& key, const std::string& id,
@@ -223,7 +234,7 @@ protocol::directory_actor::behavior_type directory(directory_pointer self,
       const auto now = self->clock().now();
       std::vector<std::string> idle;
       for (const auto& [id, entry] : st.active) {
-        if (now - entry.last_used >= st.options.idle_timeout) {
+        if (now - entry.last_used >= st.options.idle_timeout && now >= entry.keep_until) {
           idle.push_back(id);
         }
       }

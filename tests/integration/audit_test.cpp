@@ -76,23 +76,6 @@ struct fixture : tests::tenancy_fixture {
   }
 
   // A unit of work on the pool as `tenant` (or the platform).
-  template <class T>
-  caf::expected<T> on_pool(std::optional<std::string> tenant,
-                           std::function<caf::expected<T>(storage::pg_transaction&)> body) {
-    storage::db_work work{std::move(tenant),
-                          [body](storage::pg_transaction& tx) -> caf::expected<std::any> {
-                            auto r = body(tx);
-                            if (!r) {
-                              return std::move(r.error());
-                            }
-                            return std::any{std::move(*r)};
-                          }};
-    caf::expected<T> result{caf::error{}};
-    self->request(pool, 60s, protocol::run_atom_v, std::move(work))
-      .receive([&](storage::db_reply& r) { result = std::any_cast<T>(std::move(r.value)); },
-               [&](caf::error& e) { result = std::move(e); });
-    return result;
-  }
 
   std::vector<json> list(const std::string& tenant, protocol::audit_query q = {}) {
     auto page = on_pool<protocol::audit_page>(tenant, [this, q](storage::pg_transaction& tx) {

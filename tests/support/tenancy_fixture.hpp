@@ -15,8 +15,11 @@
 
 #include <caf/all.hpp>
 
+#include <any>
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace troupe::tests {
@@ -56,6 +59,26 @@ struct tenancy_fixture {
     auto owner = connect(db.owner_conninfo());
     run(*owner, std::string{"INSERT INTO tenants (id, slug, name) VALUES ('"} + alpha_id
                   + "', 'alpha', 'Alpha'), ('" + beta_id + "', 'beta', 'Beta')");
+  }
+
+  /// Runs `body` as one unit of work on the pool (as `tenant`, or platform work) and answers
+  /// its value or error.
+  template <class T>
+  caf::expected<T> on_pool(std::optional<std::string> tenant,
+                           std::function<caf::expected<T>(storage::pg_transaction&)> body) {
+    storage::db_work work{std::move(tenant),
+                          [body](storage::pg_transaction& tx) -> caf::expected<std::any> {
+                            auto r = body(tx);
+                            if (!r) {
+                              return std::move(r.error());
+                            }
+                            return std::any{std::move(*r)};
+                          }};
+    caf::expected<T> result{caf::error{}};
+    self->request(pool, std::chrono::seconds{60}, protocol::run_atom_v, std::move(work))
+      .receive([&](storage::db_reply& r) { result = std::any_cast<T>(std::move(r.value)); },
+               [&](caf::error& e) { result = std::move(e); });
+    return result;
   }
 
   tenancy_fixture(const tenancy_fixture&) = delete;
