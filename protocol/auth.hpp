@@ -8,11 +8,16 @@
 #include "protocol/tenants.hpp"
 #include "protocol/type_ids.hpp"
 
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
+#include <caf/expected.hpp>
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -64,6 +69,41 @@ typename Inspector::result_type inspect(Inspector& f, auth_reply& x) {
            x.retry_after, x.required_permission);
 }
 
+/// How the hot path answers an authentication without a request/response round trip
+/// (docs/performance.md "Authenticated requests"): called exactly once, from whichever thread
+/// has the answer. If every copy is destroyed without a call (the message was dropped because
+/// an actor died), the last copy calls it with `service_unavailable`, so a request can never
+/// be left without an answer.
+class auth_callback {
+public:
+  using function = std::function<void(caf::expected<authenticated>)>;
+
+  auth_callback() = default;
+  explicit auth_callback(function f) : state_(std::make_shared<state>(std::move(f))) {}
+
+  void operator()(caf::expected<authenticated> result) const {
+    if (state_) {
+      state_->call(std::move(result));
+    }
+  }
+
+private:
+  struct state {
+    explicit state(function fn) : f(std::move(fn)) {}
+    state(const state&) = delete;
+    state& operator=(const state&) = delete;
+    ~state();
+    void call(caf::expected<authenticated> result) {
+      if (!called.exchange(true)) {
+        f(std::move(result));
+      }
+    }
+    function f;
+    std::atomic<bool> called{false};
+  };
+  std::shared_ptr<state> state_;
+};
+
 /// The auth service: runs every auth operation (`auth_atom`), and finds the tenant of an API
 /// key or another self-describing credential when the request names none (`resolve_atom`:
 /// answers the tenant id, or `unauthenticated`).
@@ -82,3 +122,5 @@ using key_manager_actor = caf::typed_actor<caf::replies_to<jwks_atom>::with<std:
 inline constexpr caf::atom_value key_manager_key = caf::atom("keys");
 
 } // namespace troupe::protocol
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::protocol::auth_callback)

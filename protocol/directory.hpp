@@ -22,20 +22,23 @@ namespace troupe::protocol {
 /// work that changed them commits: `audit_change::invalidates`). `throttle_atom, account`
 /// answers how many seconds logins of that account+IP must wait (0: none);
 /// `throttle_atom, account, failed` records a failed login or, with false, clears the count.
-/// `session_atom, id, work` runs audited work of one session (refresh-token family) through
-/// that session's actor, one at a time in arrival order. It answers `resolve_atom` with
-/// its record, or `tenant_suspended`. It holds the head of the tenant's audit hash chain and
-/// runs every audited unit of work (`run_atom`): it appends their entries in order, several
-/// units per transaction when they queue up (group commit), and advances the head only after
-/// COMMIT. `verify_atom` checks the chain against that head. `update_atom, record` replaces
-/// its record after an admin change (chain head and caches stay). `retire_atom` (passivation)
-/// lets it finish the work it accepted, then stop. Reached only through the directory.
+/// `authenticate_atom, credential, callback` is the same answer through a callback (the HTTP
+/// hot path: no requester actor per request). `session_atom, id, work` runs audited work of one
+/// session (refresh-token family) through that session's actor, one at a time in arrival order. It
+/// answers `resolve_atom` with its record, or `tenant_suspended`. It holds the head of the tenant's
+/// audit hash chain and runs every audited unit of work (`run_atom`): it appends their entries in
+/// order, several units per transaction when they queue up (group commit), and advances the head
+/// only after COMMIT. `verify_atom` checks the chain against that head. `update_atom, record`
+/// replaces its record after an admin change (chain head and caches stay). `retire_atom`
+/// (passivation) lets it finish the work it accepted, then stop. Reached only through the
+/// directory.
 using tenant_actor = caf::typed_actor<
   caf::replies_to<resolve_atom>::with<tenant_record>,
   caf::replies_to<run_atom, audited_work>::with<audited_result>,
   caf::replies_to<verify_atom>::with<audit_verification>,
   caf::reacts_to<update_atom, tenant_record>, caf::reacts_to<retire_atom>,
   caf::replies_to<authenticate_atom, credential>::with<authenticated>,
+  caf::reacts_to<authenticate_atom, credential, auth_callback>,
   caf::replies_to<throttle_atom, std::string>::with<std::uint32_t>,
   caf::reacts_to<throttle_atom, std::string, bool>,
   caf::replies_to<session_atom, std::string, audited_work>::with<audited_result>>;
@@ -63,6 +66,7 @@ using directory_actor = caf::typed_actor<
   caf::replies_to<caf::get_atom>::with<std::uint64_t>,
   caf::replies_to<caf::get_atom, std::string>::with<tenant_actor>, caf::reacts_to<sweep_atom>,
   caf::replies_to<authenticate_atom, std::string, credential>::with<authenticated>,
+  caf::reacts_to<authenticate_atom, std::string, credential, auth_callback>,
   caf::replies_to<throttle_atom, std::string, std::string>::with<std::uint32_t>,
   caf::reacts_to<throttle_atom, std::string, std::string, bool>,
   caf::replies_to<session_atom, std::string, std::string, audited_work>::with<audited_result>>;

@@ -191,6 +191,18 @@ protocol::directory_actor::behavior_type directory(directory_pointer self,
       return forward<protocol::authenticated>(self, key, protocol::authenticate_atom_v,
                                               std::move(c));
     },
+    [self](protocol::authenticate_atom, const std::string& key, protocol::credential& c,
+           protocol::auth_callback& done) {
+      with_tenant(self, key,
+                  [self, c = std::move(c), done](const protocol::tenant_actor* actor,
+                                                 const caf::error& err) mutable {
+                    if (actor == nullptr) {
+                      done(err);
+                    } else {
+                      self->send(*actor, protocol::authenticate_atom_v, std::move(c), done);
+                    }
+                  });
+    },
     [self](protocol::throttle_atom, const std::string& key,
            const std::string& account) -> caf::result<std::uint32_t> {
       return forward<std::uint32_t>(self, key, protocol::throttle_atom_v, account);

@@ -301,9 +301,12 @@ protocol::authenticated as_key(protocol::authenticated out, const api_key_state&
   out.who.type = "api_key";
   out.who.id = key.id;
   out.who.user_id = key.created_by;
+  // A key made with the platform admin token has no creator to narrow it; a key whose
+  // creator is gone has nothing left.
+  const bool by_admin = key.created_by.empty();
   for (const auto& p : protocol::permission_catalogue()) {
-    if (creator != nullptr && protocol::permits(key.permissions, p)
-        && protocol::permits(creator->permissions, p)) {
+    if (protocol::permits(key.permissions, p)
+        && (by_admin || (creator != nullptr && protocol::permits(creator->permissions, p)))) {
       out.who.permissions.push_back(p);
     }
   }
@@ -338,8 +341,8 @@ void read_for_auth(tenant_pointer self, Body body, Then then) {
 using session_and_user
   = std::pair<std::optional<storage::session_row>, std::optional<storage::user_row>>;
 
-caf::result<protocol::authenticated> authenticate_jwt(tenant_pointer self,
-                                                      const std::string& token) {
+void authenticate_jwt(tenant_pointer self, const std::string& token,
+                      const protocol::auth_callback& done) {
   auto& st = self->state;
   protocol::authenticated out{st.record, {}};
   const auto digest = protocol::crypto::sha256(token);
@@ -350,7 +353,8 @@ caf::result<protocol::authenticated> authenticate_jwt(tenant_pointer self,
   } else {
     auto ring = st.options.keys ? st.options.keys->current() : nullptr;
     if (!ring) {
-      return refused(std::move(out), protocol::errc::unauthenticated, "no signing keys");
+      done(refused(std::move(out), protocol::errc::unauthenticated, "no signing keys"));
+      return;
     }
     auto verified = protocol::jwt::verify(
       token,
@@ -361,10 +365,12 @@ caf::result<protocol::authenticated> authenticate_jwt(tenant_pointer self,
       st.options.issuer, now);
     if (verified.error) {
       if (*verified.error == protocol::jwt::failure::expired) {
-        return refused(std::move(out), protocol::errc::token_expired, "the access token expired");
+        done(refused(std::move(out), protocol::errc::token_expired, "the access token expired"));
+        return;
       }
-      return refused(std::move(out), protocol::errc::unauthenticated,
-                     std::string{"invalid access token: "} + to_string(*verified.error));
+      done(refused(std::move(out), protocol::errc::unauthenticated,
+                   std::string{"invalid access token: "} + to_string(*verified.error)));
+      return;
     }
     auto parsed = nlohmann::json::parse(verified.claims, nullptr, false);
     auto text = [&parsed](const char* name) {
@@ -378,23 +384,26 @@ caf::result<protocol::authenticated> authenticate_jwt(tenant_pointer self,
       claims.exp = exp->get<std::int64_t>();
     }
     if (claims.sub.empty() || claims.sid.empty() || claims.tid.empty()) {
-      return refused(std::move(out), protocol::errc::unauthenticated,
-                     "invalid access token: claims missing");
+      done(refused(std::move(out), protocol::errc::unauthenticated,
+                   "invalid access token: claims missing"));
+      return;
     }
     if (claims.tid != st.record.id) {
-      return caf::make_error(protocol::errc::tenant_mismatch);
+      done(caf::make_error(protocol::errc::tenant_mismatch));
+      return;
     }
     st.auth->put_token(digest, claims);
   }
   if (claims.exp <= now) {
-    return refused(std::move(out), protocol::errc::token_expired, "the access token expired");
+    done(refused(std::move(out), protocol::errc::token_expired, "the access token expired"));
+    return;
   }
   const auto* session = st.auth->session(claims.sid);
   const auto* user = st.auth->user(claims.sub);
   if (session != nullptr && (user != nullptr || session->revoked)) {
-    return as_user(std::move(out), claims, session, user);
+    done(as_user(std::move(out), claims, session, user));
+    return;
   }
-  auto rp = self->make_response_promise<protocol::authenticated>();
   const auto epoch = st.auth->epoch();
   read_for_auth<session_and_user>(
     self,
@@ -410,9 +419,9 @@ caf::result<protocol::authenticated> authenticate_jwt(tenant_pointer self,
       }
       return session_and_user{std::move(*s), std::move(*u)};
     },
-    [self, rp, out, claims, epoch](caf::expected<session_and_user> loaded) mutable {
+    [self, done, out, claims, epoch](caf::expected<session_and_user> loaded) mutable {
       if (!loaded) {
-        rp.deliver(std::move(loaded.error()));
+        done(std::move(loaded.error()));
         return;
       }
       auto& cache = *self->state.auth;
@@ -427,9 +436,8 @@ caf::result<protocol::authenticated> authenticate_jwt(tenant_pointer self,
         u = user_state_of(*loaded->second);
         cache.put_user(claims.sub, *u, epoch);
       }
-      rp.deliver(as_user(std::move(out), claims, &s, u ? &*u : nullptr));
+      done(as_user(std::move(out), claims, &s, u ? &*u : nullptr));
     });
-  return rp;
 }
 
 struct key_and_creator {
@@ -438,21 +446,22 @@ struct key_and_creator {
   std::optional<storage::user_row> creator;
 };
 
-caf::result<protocol::authenticated> authenticate_key(tenant_pointer self,
-                                                      const std::string& token) {
+void authenticate_key(tenant_pointer self, const std::string& token,
+                      const protocol::auth_callback& done) {
   auto& st = self->state;
   protocol::authenticated out{st.record, {}};
   const auto digest = protocol::crypto::sha256(token);
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
   if (const auto* key = st.auth->key(digest)) {
     if (key->created_by.empty()) {
-      return as_key(std::move(out), *key, nullptr, now);
+      done(as_key(std::move(out), *key, nullptr, now));
+      return;
     }
     if (const auto* creator = st.auth->user(key->created_by)) {
-      return as_key(std::move(out), *key, creator, now);
+      done(as_key(std::move(out), *key, creator, now));
+      return;
     }
   }
-  auto rp = self->make_response_promise<protocol::authenticated>();
   const auto epoch = st.auth->epoch();
   read_for_auth<key_and_creator>(
     self,
@@ -477,17 +486,17 @@ caf::result<protocol::authenticated> authenticate_key(tenant_pointer self,
       }
       return found;
     },
-    [self, rp, out, digest, epoch, now](caf::expected<key_and_creator> loaded) mutable {
+    [self, done, out, digest, epoch, now](caf::expected<key_and_creator> loaded) mutable {
       if (!loaded) {
-        rp.deliver(std::move(loaded.error()));
+        done(std::move(loaded.error()));
         return;
       }
       if (loaded->tenant && *loaded->tenant != self->state.record.id) {
-        rp.deliver(caf::make_error(protocol::errc::tenant_mismatch));
+        done(caf::make_error(protocol::errc::tenant_mismatch));
         return;
       }
       if (!loaded->key) {
-        rp.deliver(refused(std::move(out), protocol::errc::unauthenticated, "unknown API key"));
+        done(refused(std::move(out), protocol::errc::unauthenticated, "unknown API key"));
         return;
       }
       auto& cache = *self->state.auth;
@@ -499,9 +508,35 @@ caf::result<protocol::authenticated> authenticate_key(tenant_pointer self,
         creator = user_state_of(*loaded->creator);
         cache.put_user(row.created_by, *creator, epoch);
       }
-      rp.deliver(as_key(std::move(out), key, creator ? &*creator : nullptr, now));
+      done(as_key(std::move(out), key, creator ? &*creator : nullptr, now));
     });
-  return rp;
+}
+
+// Authenticates `c` for this tenant and answers through `done` (at once, or after loading
+// what the caches lack).
+void authenticate(tenant_pointer self, const protocol::credential& c,
+                  const protocol::auth_callback& done) {
+  auto& st = self->state;
+  if (st.record.status == "suspended") {
+    done(caf::make_error(protocol::errc::tenant_suspended));
+    return;
+  }
+  if (c.kind == "jwt") {
+    authenticate_jwt(self, c.token, done);
+    return;
+  }
+  if (c.kind == "api_key") {
+    authenticate_key(self, c.token, done);
+    return;
+  }
+  protocol::authenticated out{st.record, {}};
+  if (c.kind == "admin") {
+    out.who.type = "admin";
+    out.who.permissions = {"*"};
+  } else if (!c.kind.empty()) {
+    out = refused(std::move(out), protocol::errc::unauthenticated, "unsupported credential");
+  }
+  done(std::move(out));
 }
 
 // -- session actors ---------------------------------------------------------------------------
@@ -583,6 +618,9 @@ protocol::tenant_actor::behavior_type tenant(tenant_pointer self, protocol::tena
     for (auto i = sessions.begin(); i != sessions.end(); ++i) {
       if (i->second.address() == msg.source) {
         sessions.erase(i);
+        if (self->state.options.metrics) {
+          self->state.options.metrics->count_actor("session", -1);
+        }
         return;
       }
     }
@@ -636,24 +674,19 @@ protocol::tenant_actor::behavior_type tenant(tenant_pointer self, protocol::tena
     },
     [self](protocol::authenticate_atom,
            protocol::credential& c) -> caf::result<protocol::authenticated> {
-      auto& st = self->state;
-      if (st.record.status == "suspended") {
-        return caf::make_error(protocol::errc::tenant_suspended);
-      }
-      if (c.kind == "jwt") {
-        return authenticate_jwt(self, c.token);
-      }
-      if (c.kind == "api_key") {
-        return authenticate_key(self, c.token);
-      }
-      protocol::authenticated out{st.record, {}};
-      if (c.kind == "admin") {
-        out.who.type = "admin";
-        out.who.permissions = {"*"};
-      } else if (!c.kind.empty()) {
-        return refused(std::move(out), protocol::errc::unauthenticated, "unsupported credential");
-      }
-      return out;
+      auto rp = self->make_response_promise<protocol::authenticated>();
+      authenticate(self, c,
+                   protocol::auth_callback{[rp](caf::expected<protocol::authenticated> r) mutable {
+                     if (r) {
+                       rp.deliver(std::move(*r));
+                     } else {
+                       rp.deliver(std::move(r.error()));
+                     }
+                   }});
+      return rp;
+    },
+    [self](protocol::authenticate_atom, protocol::credential& c, protocol::auth_callback& done) {
+      authenticate(self, c, done);
     },
     [self](protocol::throttle_atom, const std::string& account) {
       return self->state.throttle->wait_seconds(account, self->clock().now());
@@ -670,6 +703,9 @@ protocol::tenant_actor::behavior_type tenant(tenant_pointer self, protocol::tena
       auto& sessions = self->state.sessions;
       auto i = sessions.find(id);
       if (i == sessions.end()) {
+        if (self->state.options.metrics) {
+          self->state.options.metrics->count_actor("session", +1);
+        }
         auto actor = self->spawn<caf::monitored>(session_actor,
                                                  caf::actor_cast<protocol::tenant_actor>(self),
                                                  self->state.options.session_idle);

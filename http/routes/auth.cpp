@@ -459,13 +459,20 @@ handler_fn revoke_api_key(const services& svc) {
 
 handler_fn users_me(const services&) {
   return [](const request& req, const request_context& ctx, const reply_fn& reply) {
-    auto user = json::parse(ctx.who.profile, nullptr, false);
-    if (!user.is_object()) {
+    // The cached profile is a JSON object's text: splice the permissions in rather than
+    // parse and print it again (this is the hottest authenticated route).
+    const auto& profile = ctx.who.profile;
+    if (profile.size() < 2 || profile.front() != '{' || profile.back() != '}') {
       reply(problem_response(errc::internal, req, ctx));
       return;
     }
-    user["permissions"] = ctx.who.permissions;
-    reply(json_response(200, user.dump()));
+    std::string body;
+    body.reserve(profile.size() + 32 + 24 * ctx.who.permissions.size());
+    body.append(profile, 0, profile.size() - 1);
+    body += profile.size() > 2 ? ",\"permissions\":" : "\"permissions\":";
+    body += json(ctx.who.permissions).dump();
+    body += '}';
+    reply(json_response(200, std::move(body)));
   };
 }
 

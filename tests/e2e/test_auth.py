@@ -764,6 +764,15 @@ class AuthTest(AuthMixin, ServerTestCase):
         self.assertNotIn(key, text)
         self.assertNotIn(reader["key"], text)
 
+    def test_an_api_key_made_with_the_admin_token_keeps_its_permissions(self):
+        tenant = self.new_tenant()
+        r = self.call("POST", "/v1/api-keys", {"name": "ops", "permissions": ["audit:read"]},
+                      token=self.srv.admin_token, tenant=tenant["slug"])
+        self.assertEqual(r.status, 201, r.body)
+        key = r.body["key"]
+        self.assertEqual(self.call("GET", "/v1/audit", token=key).status, 200)
+        self.assertForbidden(self.call("GET", "/v1/api-keys", token=key), "api_keys:write")
+
     def test_api_key_permissions_must_be_a_subset_of_the_callers(self):
         tenant = self.new_tenant()
         owner = self.owner_login(tenant)["access_token"]
