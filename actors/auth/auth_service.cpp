@@ -506,8 +506,12 @@ void mfa_verify(auth_pointer self, const protocol::auth_call& call, const json& 
   const auto token = in.at("mfa_token").get<std::string>();
   const auto code = in.at("code").get<std::string>();
   auto ids = protocol::opaque_token_ids(token);
-  if (!ids || ids->first != call.tenant_id) {
+  if (!ids) {
     rp.deliver(problem(errc::invalid_mfa_code, "unknown mfa_token"));
+    return;
+  }
+  if (ids->first != call.tenant_id) {
+    rp.deliver(problem(errc::tenant_mismatch, "the mfa_token belongs to another tenant"));
     return;
   }
   const auto options = self->state.options;
@@ -583,8 +587,12 @@ void mfa_verify(auth_pointer self, const protocol::auth_call& call, const json& 
 void refresh(auth_pointer self, const protocol::auth_call& call, const json& in, reply_promise rp) {
   const auto token = in.at("refresh_token").get<std::string>();
   auto ids = protocol::opaque_token_ids(token);
-  if (!ids || ids->first != call.tenant_id) {
+  if (!ids) {
     rp.deliver(problem(errc::unauthenticated, "unknown refresh token"));
+    return;
+  }
+  if (ids->first != call.tenant_id) {
+    rp.deliver(problem(errc::tenant_mismatch, "the refresh token belongs to another tenant"));
     return;
   }
   const auto session = ids->second;

@@ -511,6 +511,13 @@ class AuthTest(AuthMixin, ServerTestCase):
         self.assertProblem(r, 401, "unauthenticated")
         r = self.call("POST", "/v1/auth/refresh", {}, tenant=tenant["slug"])
         self.assertPointers(r, "/refresh_token")
+        # A refresh token of another tenant is that tenant's credential: 403 tenant-mismatch,
+        # and it still works where it belongs.
+        other = self.new_tenant()
+        tokens = self.owner_login(other)
+        r = self.refresh(tokens["refresh_token"], tenant=tenant["slug"])
+        self.assertProblem(r, 403, "tenant-mismatch")
+        self.assertEqual(self.refresh(tokens["refresh_token"]).status, 200)
 
     # -- logout and sessions -------------------------------------------------------------
 
