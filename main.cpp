@@ -10,6 +10,7 @@
 #include "actors/metrics/metrics_registry.hpp"
 #include "actors/supervisor/supervisor.hpp"
 #include "actors/tenants/tenants_service.hpp"
+#include "actors/users/users_service.hpp"
 #include "config/settings.hpp"
 #include "http/front.hpp"
 #include "http/routes/admin.hpp"
@@ -398,6 +399,10 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   children.push_back({"tenants", [audit, metrics](caf::local_actor* self) {
                         return caf::actor_cast<caf::actor>(
                           actors::spawn_tenants_service(self, audit, metrics));
+                      }});
+  children.push_back({"users", [audit](caf::local_actor* self) {
+                        return caf::actor_cast<caf::actor>(
+                          actors::spawn_users_service(self, audit));
                       }});
   children.push_back({"audit_reader", [audit](caf::local_actor* self) {
                         return caf::actor_cast<caf::actor>(actors::spawn_audit_reader(self, audit));

@@ -1,5 +1,8 @@
 #include "http/body.hpp"
 
+#include "http/query.hpp"
+#include "protocol/request_id.hpp"
+
 #include <algorithm>
 
 namespace troupe::http {
@@ -86,6 +89,32 @@ std::optional<std::string> validator::text(const json& object, const std::string
 
 response validator::problem(const request& req, const request_context& ctx) const {
   return validation_problem(req, ctx, {}, errors_);
+}
+
+std::optional<json> page_query(const request& req, const request_context& ctx,
+                               const reply_fn& reply) {
+  std::string error;
+  auto params = parse_query(req.query, {"limit", "cursor"}, error);
+  if (!params) {
+    reply(problem_response(protocol::errc::bad_request, req, ctx, error));
+    return std::nullopt;
+  }
+  auto limit = page_limit(*params);
+  if (!limit) {
+    reply(problem_response(protocol::errc::bad_request, req, ctx,
+                           "limit must be an integer from 1 to 200"));
+    return std::nullopt;
+  }
+  json out{{"limit", *limit}};
+  if (auto cursor = params->find("cursor"); cursor != params->end()) {
+    auto id = decode_cursor(cursor->second);
+    if (!id || !protocol::is_uuid(*id)) {
+      reply(problem_response(protocol::errc::bad_request, req, ctx, "invalid cursor"));
+      return std::nullopt;
+    }
+    out["cursor"] = *id;
+  }
+  return out;
 }
 
 } // namespace troupe::http

@@ -4,6 +4,7 @@
 #include "http/routes/audit.hpp"
 #include "http/routes/auth.hpp"
 #include "http/routes/platform.hpp"
+#include "http/routes/users.hpp"
 
 namespace troupe::http {
 
@@ -17,17 +18,17 @@ std::shared_ptr<router> make_router(const services& svc) {
   r->add({verb::get, "/openapi.json", routes::openapi(), "this API's OpenAPI document"});
   r->add({verb::get, "/problems/{code}", routes::problem_page(), "problem type documentation"});
   // Platform administration (API.md "Platform"): admin.token only.
-  using routes::admin_only;
-  r->add({verb::post, "/admin/v1/tenants", admin_only(svc, routes::create_tenant(svc)),
-          "create a tenant and its owner"});
-  r->add(
-    {verb::get, "/admin/v1/tenants", admin_only(svc, routes::list_tenants(svc)), "list tenants"});
-  r->add({verb::get, "/admin/v1/tenants/{tenant}", admin_only(svc, routes::get_tenant(svc)),
-          "a tenant by id or slug"});
-  r->add({verb::patch, "/admin/v1/tenants/{tenant}", admin_only(svc, routes::update_tenant(svc)),
-          "change a tenant"});
-  r->add({verb::del, "/admin/v1/tenants/{tenant}", admin_only(svc, routes::delete_tenant(svc)),
-          "delete a tenant and purge its data"});
+  auto admin = [&r, &svc](verb method, std::string path, handler_fn handler, std::string summary) {
+    r->add({method, std::move(path), routes::admin_only(svc, std::move(handler)),
+            std::move(summary), "admin"});
+  };
+  admin(verb::post, "/admin/v1/tenants", routes::create_tenant(svc),
+        "create a tenant and its owner");
+  admin(verb::get, "/admin/v1/tenants", routes::list_tenants(svc), "list tenants");
+  admin(verb::get, "/admin/v1/tenants/{tenant}", routes::get_tenant(svc), "a tenant by id or slug");
+  admin(verb::patch, "/admin/v1/tenants/{tenant}", routes::update_tenant(svc), "change a tenant");
+  admin(verb::del, "/admin/v1/tenants/{tenant}", routes::delete_tenant(svc),
+        "delete a tenant and purge its data");
   r->add(
     {verb::get, "/.well-known/jwks.json", routes::jwks(svc), "public signing keys (RFC 7517)"});
   // Tenant API: each route declares its requirement, and guarded() enforces it.
@@ -60,6 +61,21 @@ std::shared_ptr<router> make_router(const services& svc) {
          "revoke an API key");
   tenant(verb::get, "/v1/users/me", "self", routes::users_me(svc),
          "the caller and their permissions");
+  tenant(verb::get, "/v1/users", "users:read", routes::list_users(svc), "the tenant's users");
+  tenant(verb::get, "/v1/users/{id}", "users:read", routes::get_user(svc), "a user");
+  tenant(verb::patch, "/v1/users/{id}", "self|users:write", routes::update_user(svc),
+         "change a user's display name");
+  tenant(verb::del, "/v1/users/{id}", "users:write", routes::delete_user(svc), "erase a user");
+  tenant(verb::put, "/v1/users/{id}/roles", "roles:write", routes::set_user_roles(svc),
+         "replace a user's roles");
+  tenant(verb::get, "/v1/roles", "roles:read", routes::list_roles(svc),
+         "built-in and custom roles");
+  tenant(verb::post, "/v1/roles", "roles:write", routes::create_role(svc), "create a custom role");
+  tenant(verb::get, "/v1/roles/{name}", "roles:read", routes::get_role(svc), "a role");
+  tenant(verb::patch, "/v1/roles/{name}", "roles:write", routes::update_role(svc),
+         "change a custom role");
+  tenant(verb::del, "/v1/roles/{name}", "roles:write", routes::delete_role(svc),
+         "delete a custom role");
   tenant(verb::get, "/v1/audit", "audit:read", routes::list_audit(svc),
          "the tenant's audit entries, newest first");
   tenant(verb::get, "/v1/audit/verify", "audit:read", routes::verify_audit(svc),

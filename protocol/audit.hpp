@@ -55,7 +55,8 @@ struct audit_change {
   /// removes what the entry's data keys hang on, such as deleting the tenant itself).
   std::function<caf::error(storage::pg_transaction&)> after_append;
   /// What the tenant actor must forget once this commits, before the caller hears of it:
-  /// "session:<id>", "user:<id>" (its profile, permissions and sessions), "api_key:<id>".
+  /// "session:<id>", "user:<id>" (its profile, permissions and sessions), "api_key:<id>",
+  /// "roles" (any custom role changed: every user's permissions).
   std::vector<std::string> invalidates;
   /// Set when the body learns who acts (a refresh token names its user): replaces the
   /// origin's actor type and id in the entry.

@@ -51,6 +51,9 @@ struct auth_reply {
   std::string detail;
   std::uint32_t retry_after = 0;
   std::string required_permission;
+  /// `validation-failed`: the JSON pointers and their messages (same length).
+  std::vector<std::string> error_pointers;
+  std::vector<std::string> error_messages;
 };
 
 template <class Inspector>
@@ -66,7 +69,7 @@ typename Inspector::result_type inspect(Inspector& f, auth_call& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, auth_reply& x) {
   return f(caf::meta::type_name("auth_reply"), x.status, x.body, x.location, x.problem, x.detail,
-           x.retry_after, x.required_permission);
+           x.retry_after, x.required_permission, x.error_pointers, x.error_messages);
 }
 
 /// How the hot path answers an authentication without a request/response round trip
@@ -111,6 +114,12 @@ using auth_actor = caf::typed_actor<caf::replies_to<auth_atom, auth_call>::with<
                                     caf::replies_to<resolve_atom, credential>::with<std::string>>;
 
 inline constexpr caf::atom_value auth_key = caf::atom("auth");
+
+/// The users and roles service (docs/rbac.md): the same calls and answers as the auth
+/// service, for its own operations.
+using users_actor = caf::typed_actor<caf::replies_to<auth_atom, auth_call>::with<auth_reply>>;
+
+inline constexpr caf::atom_value users_key = caf::atom("users");
 
 /// The key manager: `jwks_atom` answers the JWKS document (RFC 7517) as JSON text;
 /// `get_atom` answers the kid that signs, as soon as there is one (right after start the

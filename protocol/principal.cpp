@@ -59,6 +59,20 @@ const std::vector<std::string>& permission_catalogue() {
 
 bool permits(const std::vector<std::string>& granted, const std::string& wanted) {
   const auto colon = wanted.find(':');
+  // "records:*" is also held by whoever holds every records permission of the catalogue.
+  if (colon != std::string::npos && wanted.size() == colon + 2 && wanted.back() == '*') {
+    bool any = false;
+    bool all = true;
+    for (const auto& p : permission_catalogue()) {
+      if (p.compare(0, colon + 1, wanted, 0, colon + 1) == 0) {
+        any = true;
+        all = all && permits(granted, p);
+      }
+    }
+    if (any && all) {
+      return true;
+    }
+  }
   for (const auto& g : granted) {
     if (g == "*" || g == wanted) {
       return true;
@@ -94,6 +108,75 @@ std::vector<std::string> builtin_permissions(const std::vector<std::string>& rol
     }
   }
   return {out.begin(), out.end()};
+}
+
+bool is_builtin_role(const std::string& name) {
+  return name == "owner" || name == "admin" || name == "member" || name == "viewer";
+}
+
+std::vector<std::string> effective_permissions(const std::vector<std::string>& roles,
+                                               const role_catalog& custom) {
+  std::set<std::string> out;
+  std::set<std::string> seen;
+  std::vector<std::string> todo(roles.begin(), roles.end());
+  while (!todo.empty()) {
+    auto name = std::move(todo.back());
+    todo.pop_back();
+    if (!seen.insert(name).second) {
+      continue;
+    }
+    if (is_builtin_role(name)) {
+      for (auto& p : builtin_permissions({name})) {
+        out.insert(std::move(p));
+      }
+      continue;
+    }
+    auto i = custom.find(name);
+    if (i == custom.end()) {
+      continue;
+    }
+    out.insert(i->second.permissions.begin(), i->second.permissions.end());
+    todo.insert(todo.end(), i->second.inherits.begin(), i->second.inherits.end());
+  }
+  return {out.begin(), out.end()};
+}
+
+bool inherits_cycle(const std::string& name, const std::vector<std::string>& inherits,
+                    const role_catalog& custom) {
+  // A cycle through `name` means `name` is reachable from one of its new parents.
+  std::set<std::string> seen;
+  std::vector<std::string> todo(inherits.begin(), inherits.end());
+  while (!todo.empty()) {
+    auto current = std::move(todo.back());
+    todo.pop_back();
+    if (current == name) {
+      return true;
+    }
+    if (!seen.insert(current).second) {
+      continue;
+    }
+    if (auto i = custom.find(current); i != custom.end()) {
+      todo.insert(todo.end(), i->second.inherits.begin(), i->second.inherits.end());
+    }
+  }
+  return false;
+}
+
+bool valid_permission(const std::string& p) {
+  if (p == "*") {
+    return true;
+  }
+  for (const auto& known : permission_catalogue()) {
+    if (p == known) {
+      return true;
+    }
+    const auto colon = known.find(':');
+    if (p.size() == colon + 2 && p.back() == '*'
+        && p.compare(0, colon + 1, known, 0, colon + 1) == 0) {
+      return true;
+    }
+  }
+  return false;
 }
 
 } // namespace troupe::protocol

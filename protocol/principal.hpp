@@ -6,6 +6,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,6 +52,31 @@ bool permits(const std::vector<std::string>& granted, const std::string& wanted)
 /// The permissions of the built-in roles among `roles` (API.md "Users and RBAC"), sorted and
 /// without duplicates; unknown role names add nothing.
 std::vector<std::string> builtin_permissions(const std::vector<std::string>& roles);
+
+/// A custom role (docs/rbac.md): its own permissions and the roles it inherits.
+struct role_definition {
+  std::vector<std::string> permissions;
+  std::vector<std::string> inherits;
+};
+
+/// A tenant's custom roles by name.
+using role_catalog = std::map<std::string, role_definition>;
+
+/// True for owner, admin, member and viewer.
+bool is_builtin_role(const std::string& name);
+
+/// The effective permissions of `roles` (built-in or custom, inherited transitively), sorted,
+/// without duplicates; unknown names add nothing and a cycle stops where it closes.
+std::vector<std::string> effective_permissions(const std::vector<std::string>& roles,
+                                               const role_catalog& custom);
+
+/// True if giving `name` the parents `inherits` would make a cycle in `custom` (a role
+/// inheriting itself included).
+bool inherits_cycle(const std::string& name, const std::vector<std::string>& inherits,
+                    const role_catalog& custom);
+
+/// True for a permission of the catalogue, `resource:*` of a catalogue resource, or `*`.
+bool valid_permission(const std::string& p);
 
 /// An opaque token that names its tenant (refresh tokens, `mfa_token`): base64url of the
 /// tenant's and the object's UUIDs (16 bytes each) and 32 random bytes (86 characters).

@@ -2,6 +2,7 @@
 
 #include "protocol/crypto.hpp"
 #include "protocol/error.hpp"
+#include "storage/arrays.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -37,6 +38,26 @@ constexpr pg_statement insert_user_sql{
   "INSERT INTO users (tenant_id, id, email, password_hash, display_name, roles) "
   "VALUES (troupe_current_tenant(), $1::uuid, $2, $3, $4, $5::text[]) "
   "RETURNING " TROUPE_USER_COLUMNS};
+constexpr pg_statement users_sql{"auth_users",
+                                 "SELECT " TROUPE_USER_COLUMNS
+                                 " FROM users WHERE ($1::uuid IS NULL OR id > $1::uuid) "
+                                 "ORDER BY id LIMIT $2::int"};
+constexpr pg_statement set_display_name_sql{
+  "auth_user_display_name",
+  "UPDATE users SET display_name = $2, updated_at = now() WHERE id = $1::uuid "
+  "RETURNING " TROUPE_USER_COLUMNS};
+constexpr pg_statement set_roles_sql{
+  "auth_user_roles", "UPDATE users SET roles = $2::text[], updated_at = now() WHERE id = $1::uuid "
+                     "RETURNING " TROUPE_USER_COLUMNS};
+constexpr pg_statement delete_user_sql{"auth_user_delete",
+                                       "DELETE FROM users WHERE id = $1::uuid RETURNING id"};
+constexpr pg_statement revoke_keys_of_sql{
+  "auth_keys_of_revoke",
+  "UPDATE api_keys SET revoked_at = now() WHERE created_by = $1::uuid AND revoked_at IS NULL "
+  "RETURNING id::text"};
+constexpr pg_statement count_role_sql{"auth_count_role",
+                                      "SELECT count(*) FROM users WHERE roles @> ARRAY[$1]::text[] "
+                                      "AND ($2::uuid IS NULL OR id <> $2::uuid)"};
 constexpr pg_statement set_password_sql{
   "auth_set_password",
   "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1::uuid"};
@@ -163,38 +184,6 @@ std::string unhexed(std::string_view text) {
   return protocol::crypto::unhex(text).value_or("");
 }
 
-std::vector<std::string> text_array(std::string_view json_text) {
-  std::vector<std::string> out;
-  auto parsed = nlohmann::json::parse(json_text, nullptr, false);
-  if (parsed.is_array()) {
-    for (const auto& item : parsed) {
-      if (item.is_string()) {
-        out.push_back(item.get<std::string>());
-      }
-    }
-  }
-  return out;
-}
-
-// A PostgreSQL array literal of `items`, each quoted.
-std::string array_literal(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i > 0) {
-      out += ',';
-    }
-    out += '"';
-    for (char c : items[i]) {
-      if (c == '"' || c == '\\') {
-        out += '\\';
-      }
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
-
 std::optional<std::string> nonempty(const std::string& s) {
   return s.empty() ? std::nullopt : std::optional<std::string>{s};
 }
@@ -282,6 +271,59 @@ caf::expected<user_row> auth_repository::insert_user(const std::string& id,
     return std::move(rows.error());
   }
   return to_user(*rows, 0);
+}
+
+caf::expected<std::vector<user_row>> auth_repository::users(const std::string& after,
+                                                            std::uint32_t limit) {
+  auto rows = tx_.execute(users_sql, {nonempty(after), std::to_string(limit + 1)});
+  if (!rows) {
+    return std::move(rows.error());
+  }
+  std::vector<user_row> out;
+  for (int r = 0; r < rows->size(); ++r) {
+    out.push_back(to_user(*rows, r));
+  }
+  return out;
+}
+
+caf::expected<std::optional<user_row>>
+auth_repository::set_display_name(const std::string& user_id,
+                                  const std::optional<std::string>& name) {
+  return first<user_row>(tx_.execute(set_display_name_sql, {user_id, name}), to_user);
+}
+
+caf::expected<std::optional<user_row>>
+auth_repository::set_roles(const std::string& user_id, const std::vector<std::string>& roles) {
+  return first<user_row>(tx_.execute(set_roles_sql, {user_id, array_literal(roles)}), to_user);
+}
+
+caf::expected<std::optional<std::vector<std::string>>>
+auth_repository::delete_user(const std::string& user_id) {
+  auto keys = tx_.execute(revoke_keys_of_sql, {user_id});
+  if (!keys) {
+    return std::move(keys.error());
+  }
+  auto deleted = tx_.execute(delete_user_sql, {user_id});
+  if (!deleted) {
+    return std::move(deleted.error());
+  }
+  if (deleted->size() == 0) {
+    return std::optional<std::vector<std::string>>{};
+  }
+  std::vector<std::string> revoked;
+  for (int r = 0; r < keys->size(); ++r) {
+    revoked.emplace_back(keys->get(r, 0));
+  }
+  return std::optional<std::vector<std::string>>{std::move(revoked)};
+}
+
+caf::expected<std::int64_t> auth_repository::count_with_role(const std::string& role,
+                                                             const std::string& except) {
+  auto rows = tx_.execute(count_role_sql, {role, nonempty(except)});
+  if (!rows) {
+    return std::move(rows.error());
+  }
+  return std::stoll(std::string{rows->get(0, 0)});
 }
 
 caf::error auth_repository::set_password(const std::string& user_id, const std::string& hash) {

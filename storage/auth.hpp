@@ -92,6 +92,22 @@ public:
                                                     const std::string& password_hash,
                                                     const std::optional<std::string>& display_name,
                                                     const std::vector<std::string>& roles);
+  /// Users by id after `after` (empty: from the start), `limit` + 1 at most.
+  [[nodiscard]] caf::expected<std::vector<user_row>> users(const std::string& after,
+                                                           std::uint32_t limit);
+  /// Sets (or, with nullopt, clears) the display name; nullopt if there is no such user.
+  [[nodiscard]] caf::expected<std::optional<user_row>>
+  set_display_name(const std::string& user_id, const std::optional<std::string>& name);
+  /// Replaces the user's roles; nullopt if there is no such user.
+  [[nodiscard]] caf::expected<std::optional<user_row>>
+  set_roles(const std::string& user_id, const std::vector<std::string>& roles);
+  /// Deletes the user row (sessions, tokens, challenges and codes go with it) and revokes the
+  /// API keys they created; answers the revoked keys' ids. False-y optional: no such user.
+  [[nodiscard]] caf::expected<std::optional<std::vector<std::string>>>
+  delete_user(const std::string& user_id);
+  /// Users holding `role`, other than `except`.
+  [[nodiscard]] caf::expected<std::int64_t> count_with_role(const std::string& role,
+                                                            const std::string& except);
   [[nodiscard]] caf::error set_password(const std::string& user_id, const std::string& hash);
   [[nodiscard]] caf::error set_totp_pending(const std::string& user_id, const std::string& sealed);
   /// Turns MFA on with the pending secret and records `step` as used.

@@ -64,6 +64,10 @@ void auth_cache::put_key(const std::string& digest, api_key_state k,
 
 void auth_cache::invalidate(const std::string& what) {
   ++epoch_;
+  if (what == "roles") {
+    users_.clear(); // every user's permissions may depend on the roles
+    return;
+  }
   const auto colon = what.find(':');
   if (colon == std::string::npos) {
     return;

@@ -57,7 +57,8 @@ public:
   const api_key_state* key(const std::string& digest) const;
   void put_key(const std::string& digest, api_key_state k, std::uint64_t loaded_at_epoch);
 
-  /// Forgets what `what` names: "session:<id>", "user:<id>" or "api_key:<id>".
+  /// Forgets what `what` names: "session:<id>", "user:<id>", "api_key:<id>", or "roles"
+  /// (every cached user: their permissions depend on the roles).
   void invalidate(const std::string& what);
   std::uint64_t epoch() const {
     return epoch_;

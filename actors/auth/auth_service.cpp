@@ -2,6 +2,7 @@
 
 #include "actors/auth/key_ring.hpp"
 #include "actors/auth/password_hasher.hpp"
+#include "actors/auth/service_kit.hpp"
 #include "protocol/actors.hpp"
 #include "protocol/crypto.hpp"
 #include "protocol/directory.hpp"
@@ -30,11 +31,10 @@ namespace troupe::actors {
 namespace {
 
 using json = nlohmann::json;
-using reply_promise = caf::typed_response_promise<protocol::auth_reply>;
+using reply_promise = kit::reply_promise;
 using protocol::errc;
 
 constexpr std::chrono::seconds db_timeout{10};
-constexpr std::chrono::seconds audited_timeout{15};
 constexpr std::chrono::seconds hash_timeout{10};
 constexpr std::uint64_t mfa_ttl_s = 300;
 constexpr int mfa_max_failures = 5;
@@ -48,48 +48,6 @@ struct auth_state {
 };
 
 using auth_pointer = protocol::auth_actor::stateful_pointer<auth_state>;
-
-// -- answers -----------------------------------------------------------------------------------
-
-protocol::auth_reply ok(int status, std::string body = {}, std::string location = {}) {
-  protocol::auth_reply r;
-  r.status = status;
-  r.body = std::move(body);
-  r.location = std::move(location);
-  return r;
-}
-
-protocol::auth_reply problem(errc code, std::string detail) {
-  protocol::auth_reply r;
-  r.problem = static_cast<std::uint8_t>(code);
-  r.detail = std::move(detail);
-  return r;
-}
-
-// An error a client may see in detail: ours, a 4xx, made with one string (storage errors
-// carry the SQL message and are never shown; their code is).
-caf::error client_error(errc code, std::string detail) {
-  return caf::make_error(code, std::move(detail));
-}
-
-// Delivers `err`: a 4xx of ours as a problem (with its detail if it is a client_error),
-// anything else as the error itself (the HTTP layer answers 5xx without details).
-void fail(reply_promise& rp, const caf::error& err, const std::string& conflict_detail = {}) {
-  const auto code = protocol::to_errc(err);
-  if (err.category() != caf::atom("troupe") || code == errc::internal
-      || code == errc::service_unavailable) {
-    rp.deliver(err);
-    return;
-  }
-  std::string detail;
-  const auto& ctx = err.context();
-  if (ctx.size() == 1 && ctx.match_element<std::string>(0)) {
-    detail = ctx.get_as<std::string>(0);
-  } else if (code == errc::conflict) {
-    detail = conflict_detail;
-  }
-  rp.deliver(problem(code, std::move(detail)));
-}
 
 // -- helpers -----------------------------------------------------------------------------------
 
@@ -131,34 +89,27 @@ bool is_totp_code(const std::string& code) {
          && std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-protocol::directory_actor directory(auth_pointer self) {
-  return self->system().registry().get<protocol::directory_actor>(protocol::directory_key);
-}
+using kit::client_error;
+using kit::fail;
+using kit::next_fn;
+using kit::ok;
+using kit::problem;
 
-template <class T>
-using next_fn = std::function<void(caf::expected<T>)>;
+protocol::directory_actor directory(auth_pointer self) {
+  return kit::directory(self);
+}
 
 // Reads as the tenant (platform data if `tenant` is empty) and hands the value to `next`.
 template <class T>
 void read(auth_pointer self, const std::string& tenant,
           std::function<caf::expected<T>(storage::auth_repository&)> body, next_fn<T> next) {
-  auto pool = self->system().registry().get<storage::db_pool_actor>(protocol::db_pool_key);
-  if (!pool) {
-    next(caf::make_error(errc::service_unavailable, "database pool away"));
-    return;
-  }
-  storage::db_work work{tenant.empty() ? std::nullopt : std::optional<std::string>{tenant},
-                        [body](storage::pg_transaction& tx) -> caf::expected<std::any> {
-                          storage::auth_repository repo{tx};
-                          auto value = body(repo);
-                          if (!value) {
-                            return std::move(value.error());
-                          }
-                          return std::any{std::move(*value)};
-                        }};
-  self->request(pool, db_timeout, protocol::run_atom_v, std::move(work))
-    .then([next](storage::db_reply& r) { next(std::any_cast<T>(std::move(r.value))); },
-          [next](caf::error& err) { next(std::move(err)); });
+  kit::read_tx<T>(
+    self, tenant,
+    [body](storage::pg_transaction& tx) {
+      storage::auth_repository repo{tx};
+      return body(repo);
+    },
+    std::move(next));
 }
 
 template <class T>
@@ -170,38 +121,13 @@ using audited_body
 template <class T>
 void audited(auth_pointer self, const protocol::auth_call& call, std::string action,
              audited_body<T> body, next_fn<T> next, const std::string& session = {}) {
-  auto dir = directory(self);
-  if (!dir) {
-    next(caf::make_error(errc::service_unavailable, "directory away"));
-    return;
-  }
-  protocol::audited_work work;
-  work.origin = call.origin;
-  work.action = std::move(action);
-  work.body = [body](storage::pg_transaction& tx,
-                     protocol::audit_change& change) -> caf::expected<std::any> {
-    storage::auth_repository repo{tx};
-    auto value = body(repo, change);
-    if (!value) {
-      return std::move(value.error());
-    }
-    return std::any{std::move(*value)};
-  };
-  auto then = [next](protocol::audited_result& r) {
-    next(std::any_cast<T>(std::move(r.value)));
-  };
-  auto or_else = [next](caf::error& err) {
-    next(std::move(err));
-  };
-  if (session.empty()) {
-    self->request(dir, audited_timeout, protocol::run_atom_v, call.tenant_id, std::move(work))
-      .then(then, or_else);
-  } else {
-    self
-      ->request(dir, audited_timeout, protocol::session_atom_v, call.tenant_id, session,
-                std::move(work))
-      .then(then, or_else);
-  }
+  kit::audited_tx<T>(
+    self, call, std::move(action),
+    [body](storage::pg_transaction& tx, protocol::audit_change& change) {
+      storage::auth_repository repo{tx};
+      return body(repo, change);
+    },
+    std::move(next), session);
 }
 
 password_hasher_actor hasher(auth_pointer self) {

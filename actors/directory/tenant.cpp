@@ -11,6 +11,7 @@
 #include "storage/audit.hpp"
 #include "storage/auth.hpp"
 #include "storage/db.hpp"
+#include "storage/roles.hpp"
 
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
@@ -73,6 +74,8 @@ struct tenant_state {
   std::optional<auth_cache> auth;
   std::optional<login_throttle> throttle;
   std::unordered_map<std::string, caf::actor> sessions;
+  // Custom roles (docs/rbac.md): loaded with the first user, dropped on any role change.
+  std::optional<protocol::role_catalog> roles;
 };
 
 // More subjects than this and the cache starts over (it only saves a statement).
@@ -210,6 +213,9 @@ void flush(tenant_pointer self) {
         // Before any caller hears of the commit: its next request must see the change.
         for (const auto& what : io->invalidates) {
           s.auth->invalidate(what);
+          if (what == "roles") {
+            s.roles.reset();
+          }
         }
         if (s.options.metrics) {
           s.options.metrics->count_audit_entries(batch->size());
@@ -267,8 +273,39 @@ protocol::authenticated refused(protocol::authenticated out, protocol::errc code
   return out;
 }
 
-user_state user_state_of(const storage::user_row& row) {
-  return {storage::user_json(row), protocol::builtin_permissions(row.roles)};
+user_state user_state_of(const storage::user_row& row, const protocol::role_catalog& roles) {
+  return {storage::user_json(row), protocol::effective_permissions(row.roles, roles)};
+}
+
+// The tenant's custom roles (the effective permissions of users depend on them).
+caf::expected<protocol::role_catalog> load_roles(storage::pg_transaction& tx) {
+  storage::role_repository repo{tx};
+  auto rows = repo.all();
+  if (!rows) {
+    return std::move(rows.error());
+  }
+  protocol::role_catalog catalog;
+  for (auto& r : *rows) {
+    catalog[r.name] = {std::move(r.permissions), std::move(r.inherits)};
+  }
+  return catalog;
+}
+
+// The catalog to compute permissions with after a load: the one loaded with it (kept if no
+// invalidation came in between), else the cached one; nullptr if there is none (the caller
+// starts over, and the next load brings the roles).
+const protocol::role_catalog* catalog_after_load(tenant_pointer self,
+                                                 std::optional<protocol::role_catalog>& loaded,
+                                                 std::uint64_t epoch) {
+  auto& st = self->state;
+  if (loaded) {
+    if (epoch == st.auth->epoch()) {
+      st.roles = std::move(loaded);
+      return &*st.roles;
+    }
+    return &*loaded;
+  }
+  return st.roles ? &*st.roles : nullptr;
 }
 
 // The principal of a verified access token, once its session and user are known.
@@ -323,8 +360,7 @@ void read_for_auth(tenant_pointer self, Body body, Then then) {
   }
   storage::db_work work{self->state.record.id,
                         [body](storage::pg_transaction& tx) -> caf::expected<std::any> {
-                          storage::auth_repository repo{tx};
-                          caf::expected<T> value = body(repo);
+                          caf::expected<T> value = body(tx);
                           if (!value) {
                             return std::move(value.error());
                           }
@@ -338,8 +374,11 @@ void read_for_auth(tenant_pointer self, Body body, Then then) {
       [then](caf::error& err) mutable { then(caf::expected<T>{std::move(err)}); });
 }
 
-using session_and_user
-  = std::pair<std::optional<storage::session_row>, std::optional<storage::user_row>>;
+struct session_and_user {
+  std::optional<storage::session_row> session;
+  std::optional<storage::user_row> user;
+  std::optional<protocol::role_catalog> roles; // loaded when the actor has none
+};
 
 void authenticate_jwt(tenant_pointer self, const std::string& token,
                       const protocol::auth_callback& done) {
@@ -407,33 +446,49 @@ void authenticate_jwt(tenant_pointer self, const std::string& token,
   const auto epoch = st.auth->epoch();
   read_for_auth<session_and_user>(
     self,
-    [sid = claims.sid,
-     sub = claims.sub](storage::auth_repository& repo) -> caf::expected<session_and_user> {
+    [sid = claims.sid, sub = claims.sub,
+     need_roles = !st.roles](storage::pg_transaction& tx) -> caf::expected<session_and_user> {
+      storage::auth_repository repo{tx};
+      session_and_user found;
       auto s = repo.session(sid);
       if (!s) {
         return std::move(s.error());
       }
+      found.session = std::move(*s);
       auto u = repo.user_by_id(sub);
       if (!u) {
         return std::move(u.error());
       }
-      return session_and_user{std::move(*s), std::move(*u)};
+      found.user = std::move(*u);
+      if (need_roles) {
+        auto roles = load_roles(tx);
+        if (!roles) {
+          return std::move(roles.error());
+        }
+        found.roles = std::move(*roles);
+      }
+      return found;
     },
-    [self, done, out, claims, epoch](caf::expected<session_and_user> loaded) mutable {
+    [self, done, out, claims, epoch, token](caf::expected<session_and_user> loaded) mutable {
       if (!loaded) {
         done(std::move(loaded.error()));
+        return;
+      }
+      const auto* roles = catalog_after_load(self, loaded->roles, epoch);
+      if (roles == nullptr) {
+        authenticate_jwt(self, token, done); // the roles changed meanwhile: load again
         return;
       }
       auto& cache = *self->state.auth;
       // A session that does not exist is as good as revoked (remembered as such).
       session_state s{claims.sub, true};
-      if (loaded->first) {
-        s = {loaded->first->user_id, loaded->first->revoked};
+      if (loaded->session) {
+        s = {loaded->session->user_id, loaded->session->revoked};
       }
       cache.put_session(claims.sid, s, epoch);
       std::optional<user_state> u;
-      if (loaded->second) {
-        u = user_state_of(*loaded->second);
+      if (loaded->user) {
+        u = user_state_of(*loaded->user, *roles);
         cache.put_user(claims.sub, *u, epoch);
       }
       done(as_user(std::move(out), claims, &s, u ? &*u : nullptr));
@@ -444,6 +499,7 @@ struct key_and_creator {
   std::optional<std::string> tenant;
   std::optional<storage::api_key_row> key;
   std::optional<storage::user_row> creator;
+  std::optional<protocol::role_catalog> roles; // loaded when the actor has none
 };
 
 void authenticate_key(tenant_pointer self, const std::string& token,
@@ -465,8 +521,17 @@ void authenticate_key(tenant_pointer self, const std::string& token,
   const auto epoch = st.auth->epoch();
   read_for_auth<key_and_creator>(
     self,
-    [digest](storage::auth_repository& repo) -> caf::expected<key_and_creator> {
+    [digest,
+     need_roles = !st.roles](storage::pg_transaction& tx) -> caf::expected<key_and_creator> {
+      storage::auth_repository repo{tx};
       key_and_creator found;
+      if (need_roles) {
+        auto roles = load_roles(tx);
+        if (!roles) {
+          return std::move(roles.error());
+        }
+        found.roles = std::move(*roles);
+      }
       auto tenant = repo.api_key_tenant(digest);
       if (!tenant) {
         return std::move(tenant.error());
@@ -486,9 +551,14 @@ void authenticate_key(tenant_pointer self, const std::string& token,
       }
       return found;
     },
-    [self, done, out, digest, epoch, now](caf::expected<key_and_creator> loaded) mutable {
+    [self, done, out, digest, epoch, now, token](caf::expected<key_and_creator> loaded) mutable {
       if (!loaded) {
         done(std::move(loaded.error()));
+        return;
+      }
+      const auto* roles = catalog_after_load(self, loaded->roles, epoch);
+      if (roles == nullptr) {
+        authenticate_key(self, token, done); // the roles changed meanwhile: load again
         return;
       }
       if (loaded->tenant && *loaded->tenant != self->state.record.id) {
@@ -505,7 +575,7 @@ void authenticate_key(tenant_pointer self, const std::string& token,
       cache.put_key(digest, key, epoch);
       std::optional<user_state> creator;
       if (loaded->creator) {
-        creator = user_state_of(*loaded->creator);
+        creator = user_state_of(*loaded->creator, *roles);
         cache.put_user(row.created_by, *creator, epoch);
       }
       done(as_key(std::move(out), key, creator ? &*creator : nullptr, now));

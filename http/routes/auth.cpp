@@ -77,6 +77,13 @@ response to_response(const protocol::auth_reply& r, const request& req, const re
                      bool paged) {
   if (r.problem != 0) {
     const auto code = static_cast<errc>(r.problem);
+    if (!r.error_pointers.empty()) {
+      std::vector<protocol::field_error> errors;
+      for (std::size_t i = 0; i < r.error_pointers.size() && i < r.error_messages.size(); ++i) {
+        errors.push_back({r.error_pointers[i], r.error_messages[i]});
+      }
+      return validation_problem(req, ctx, r.detail, std::move(errors));
+    }
     auto res = with_permission(code, req, ctx, r.detail, r.required_permission);
     if (r.retry_after > 0) {
       res.headers.emplace_back("Retry-After", std::to_string(r.retry_after));
@@ -111,18 +118,28 @@ response to_response(const protocol::auth_reply& r, const request& req, const re
 
 // Runs `op` on the auth service with `input` and answers with its reply.
 void call_auth(caf::actor_system& sys, std::string op, const request& req,
-               const request_context& ctx, const reply_fn& reply, json input = json::object(),
-               bool paged = false) {
+               const request_context& ctx, const reply_fn& reply,
+               const json& input = json::object(), bool paged = false) {
+  call_service(sys, protocol::auth_key, std::move(op), req, ctx, reply, input.dump(), paged);
+}
+
+} // namespace
+
+void call_service(caf::actor_system& sys, caf::atom_value service, std::string op,
+                  const request& req, const request_context& ctx, const reply_fn& reply,
+                  std::string input, bool paged) {
   protocol::auth_call call;
   call.op = std::move(op);
   call.tenant_id = ctx.tenant_id;
   call.who = ctx.who;
   call.origin = origin_of(req, ctx);
-  call.input = input.dump();
-  auto auth = sys.registry().get<protocol::auth_actor>(protocol::auth_key);
+  call.input = std::move(input);
+  // Both services answer this one message; the users_actor view of either is enough.
+  auto target = sys.registry().get<protocol::users_actor>(service);
+  auto* system = &sys;
   ask<protocol::auth_reply>(
-    sys, auth, ask_timeout,
-    [req, ctx, reply, paged](caf::expected<protocol::auth_reply> r) {
+    sys, target, ask_timeout,
+    [system, req, ctx, reply, paged](caf::expected<protocol::auth_reply> r) {
       if (!r) {
         const auto code = protocol::to_errc(r.error());
         auto res
@@ -133,10 +150,17 @@ void call_auth(caf::actor_system& sys, std::string op, const request& req,
         reply(std::move(res));
         return;
       }
+      // A service's escalation guard refused a permission: audited like the route guard's.
+      if (r->problem == static_cast<std::uint8_t>(errc::forbidden)
+          && !r->required_permission.empty()) {
+        audit_denial(*system, req, ctx, r->required_permission);
+      }
       reply(to_response(*r, req, ctx, paged));
     },
     protocol::auth_atom_v, std::move(call));
 }
+
+namespace {
 
 // A body of exactly `fields` (each a string of min..max characters; `optional` ones may be
 // absent), or nullopt after answering the problem.
@@ -172,48 +196,6 @@ std::optional<json> string_body(const request& req, const request_context& ctx,
   return out;
 }
 
-// `limit` and `cursor` of a list, or nullopt after answering 400.
-std::optional<json> page_of(const request& req, const request_context& ctx, const reply_fn& reply) {
-  std::string error;
-  auto params = parse_query(req.query, {"limit", "cursor"}, error);
-  if (!params) {
-    reply(problem_response(errc::bad_request, req, ctx, error));
-    return std::nullopt;
-  }
-  auto limit = page_limit(*params);
-  if (!limit) {
-    reply(problem_response(errc::bad_request, req, ctx, "limit must be an integer from 1 to 200"));
-    return std::nullopt;
-  }
-  json out{{"limit", *limit}};
-  if (auto cursor = params->find("cursor"); cursor != params->end()) {
-    auto id = decode_cursor(cursor->second);
-    if (!id || !protocol::is_uuid(*id)) {
-      reply(problem_response(errc::bad_request, req, ctx, "invalid cursor"));
-      return std::nullopt;
-    }
-    out["cursor"] = *id;
-  }
-  return out;
-}
-
-bool valid_permission(const std::string& p) {
-  if (p == "*") {
-    return true;
-  }
-  for (const auto& known : protocol::permission_catalogue()) {
-    if (p == known) {
-      return true;
-    }
-    const auto colon = known.find(':');
-    if (p.size() == colon + 2 && p.back() == '*'
-        && p.compare(0, colon + 1, known, 0, colon + 1) == 0) {
-      return true;
-    }
-  }
-  return false;
-}
-
 } // namespace
 
 protocol::audit_origin origin_of(const request& req, const request_context& ctx) {
@@ -227,6 +209,7 @@ protocol::audit_origin origin_of(const request& req, const request_context& ctx)
 }
 
 handler_fn guarded(const services& svc, std::string permission, handler_fn inner) {
+  static const std::string users_write = "users:write";
   auto* sys = svc.system;
   return [sys, permission = std::move(permission), inner = std::move(inner)](
            const request& req, const request_context& ctx, const reply_fn& reply) {
@@ -238,18 +221,23 @@ handler_fn guarded(const services& svc, std::string permission, handler_fn inner
       reply(unauthenticated(req, ctx));
       return;
     }
-    if (permission == "self") {
+    if (permission == "self|users:write" && ctx.who.type == "user"
+        && ctx.param("id") == ctx.who.id) {
+      inner(req, ctx, reply); // one's own record
+      return;
+    }
+    const auto& needed = permission == "self|users:write" ? users_write : permission;
+    if (needed == "self") {
       if (ctx.who.type != "user") {
         reply(problem_response(errc::forbidden, req, ctx,
                                "this route acts on a user's own account: use their access token"));
         return;
       }
-    } else if (!protocol::permits(ctx.who.permissions, permission)) {
+    } else if (!protocol::permits(ctx.who.permissions, needed)) {
       if (sys != nullptr) {
-        audit_denial(*sys, req, ctx, permission);
+        audit_denial(*sys, req, ctx, needed);
       }
-      reply(with_permission(errc::forbidden, req, ctx, "the credential lacks " + permission,
-                            permission));
+      reply(with_permission(errc::forbidden, req, ctx, "the credential lacks " + needed, needed));
       return;
     }
     inner(req, ctx, reply);
@@ -334,7 +322,7 @@ handler_fn logout(const services& svc) {
 handler_fn list_sessions(const services& svc) {
   auto* sys = svc.system;
   return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
-    if (auto page = page_of(req, ctx, reply)) {
+    if (auto page = page_query(req, ctx, reply)) {
       call_auth(*sys, "sessions", req, ctx, reply, std::move(*page), true);
     }
   };
@@ -409,7 +397,7 @@ handler_fn create_api_key(const services& svc) {
       std::vector<std::string> list;
       for (std::size_t i = 0; i < perms->size(); ++i) {
         const auto& p = (*perms)[i];
-        if (!p.is_string() || !valid_permission(p.get<std::string>())) {
+        if (!p.is_string() || !protocol::valid_permission(p.get<std::string>())) {
           v.error("/permissions/" + std::to_string(i),
                   "must be a permission of the catalogue, resource:* or *");
         } else if (std::find(list.begin(), list.end(), p.get<std::string>()) == list.end()) {
@@ -439,7 +427,7 @@ handler_fn create_api_key(const services& svc) {
 handler_fn list_api_keys(const services& svc) {
   auto* sys = svc.system;
   return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
-    if (auto page = page_of(req, ctx, reply)) {
+    if (auto page = page_query(req, ctx, reply)) {
       call_auth(*sys, "api_keys", req, ctx, reply, std::move(*page), true);
     }
   };

@@ -4,6 +4,9 @@
 #include "http/routes.hpp"
 #include "protocol/audit.hpp"
 
+#include <caf/atom.hpp>
+#include <caf/fwd.hpp>
+
 #include <string>
 
 namespace troupe::http::routes {
@@ -14,6 +17,13 @@ namespace troupe::http::routes {
 /// needs a user's access token (else 403 `forbidden`); a permission needs a principal that
 /// has it (else 403 `forbidden` with `required_permission`, audited as `permission.denied`).
 handler_fn guarded(const services& svc, std::string permission, handler_fn inner);
+
+/// Sends `op` with `input` (a JSON object's text) to the service registered as `service`
+/// (the auth or the users service) for the request's tenant and principal, and answers with
+/// its reply (`paged`: its `next_cursor` is made opaque).
+void call_service(caf::actor_system& sys, caf::atom_value service, std::string op,
+                  const request& req, const request_context& ctx, const reply_fn& reply,
+                  std::string input, bool paged = false);
 
 /// The audit origin of a /v1 request: its principal, peer address, User-Agent, request id.
 protocol::audit_origin origin_of(const request& req, const request_context& ctx);

@@ -2,6 +2,7 @@
 
 #include "http/routes.hpp"
 #include "protocol/errc.hpp"
+#include "protocol/principal.hpp"
 
 #include <caf/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
@@ -110,4 +111,31 @@ CAF_TEST(the problem code enum lists the whole catalogue) {
     known.insert(std::string{entry.name});
   }
   CAF_CHECK(documented == known);
+}
+
+CAF_TEST(every route declares one requirement and the document shows it) {
+  auto doc = document();
+  http::services svc;
+  auto routes = http::make_router(svc);
+  const auto& catalogue = protocol::permission_catalogue();
+  std::size_t tenant_routes = 0;
+  for (const auto& r : routes->routes()) {
+    const auto name = std::string{http::to_string(r.method)} + " " + r.path_template;
+    const auto& p = r.permission;
+    const bool tenant = r.path_template.rfind("/v1/", 0) == 0;
+    if (tenant) {
+      ++tenant_routes;
+      const bool known = p == "public" || p == "self" || p == "self|users:write"
+                         || std::find(catalogue.begin(), catalogue.end(), p) != catalogue.end();
+      CAF_CHECK(known);
+      if (!known) {
+        CAF_MESSAGE("tenant route without a valid requirement: " << name << " -> " << p);
+      }
+    } else {
+      CAF_CHECK(p == "public" || p == "admin");
+    }
+    const auto& op = doc["paths"][r.path_template][lower(http::to_string(r.method))];
+    CAF_CHECK_EQUAL(op.value("x-troupe-permission", std::string{}), p);
+  }
+  CAF_CHECK_GREATER(tenant_routes, 20u);
 }

@@ -1,0 +1,119 @@
+#pragma once
+
+// What the request-serving services (auth, users) share: answers a client may see, the one
+// way to turn an error into one, and the two ways to reach PostgreSQL (a read on the pool, a
+// write as audited work through the directory). Include only in actors' .cpp files.
+
+#include "protocol/actors.hpp"
+#include "protocol/auth.hpp"
+#include "protocol/directory.hpp"
+#include "protocol/error.hpp"
+#include "storage/db.hpp"
+
+#include <caf/actor_registry.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/typed_response_promise.hpp>
+
+#include <any>
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace troupe::actors::kit {
+
+using reply_promise = caf::typed_response_promise<protocol::auth_reply>;
+
+template <class T>
+using next_fn = std::function<void(caf::expected<T>)>;
+
+/// A success: `status`, a JSON body, a Location.
+protocol::auth_reply ok(int status, std::string body = {}, std::string location = {});
+
+/// A problem the client sees with `detail`.
+protocol::auth_reply problem(protocol::errc code, std::string detail);
+
+/// An error a client may see in detail (a 4xx of ours made with one string; storage errors
+/// carry the SQL message and are never shown, only their code is).
+caf::error client_error(protocol::errc code, std::string detail);
+
+/// A 400 `validation-failed` about `pointer`, as an error a body can return.
+caf::error field_error(std::string pointer, std::string message);
+
+/// A 403 `forbidden` naming the permission the caller lacks, as an error a body can return.
+caf::error missing_permission(std::string permission, std::string detail);
+
+/// Delivers `err`: a 4xx of ours as a problem (with its detail if it is a client_error;
+/// `conflict_detail` for a storage conflict), anything else as the error itself (the HTTP
+/// layer answers 5xx without details).
+void fail(reply_promise& rp, const caf::error& err, const std::string& conflict_detail = {});
+
+template <class Self>
+protocol::directory_actor directory(Self self) {
+  return self->system().registry().template get<protocol::directory_actor>(protocol::directory_key);
+}
+
+/// Runs `body` on the pool as the tenant (platform work if `tenant` is empty) and hands its
+/// value to `next`.
+template <class T, class Self>
+void read_tx(Self self, const std::string& tenant,
+             std::function<caf::expected<T>(storage::pg_transaction&)> body, next_fn<T> next) {
+  constexpr std::chrono::seconds timeout{10};
+  auto pool = self->system().registry().template get<storage::db_pool_actor>(protocol::db_pool_key);
+  if (!pool) {
+    next(caf::make_error(protocol::errc::service_unavailable, "database pool away"));
+    return;
+  }
+  storage::db_work work{tenant.empty() ? std::nullopt : std::optional<std::string>{tenant},
+                        [body](storage::pg_transaction& tx) -> caf::expected<std::any> {
+                          auto value = body(tx);
+                          if (!value) {
+                            return std::move(value.error());
+                          }
+                          return std::any{std::move(*value)};
+                        }};
+  self->request(pool, timeout, protocol::run_atom_v, std::move(work))
+    .then([next](storage::db_reply& r) { next(std::any_cast<T>(std::move(r.value))); },
+          [next](caf::error& err) { next(std::move(err)); });
+}
+
+/// Runs `body` as audited work of `call`'s tenant (through the session's actor when
+/// `session` is set) and hands its value to `next` after COMMIT.
+template <class T, class Self>
+void audited_tx(
+  Self self, const protocol::auth_call& call, std::string action,
+  std::function<caf::expected<T>(storage::pg_transaction&, protocol::audit_change&)> body,
+  next_fn<T> next, const std::string& session = {}) {
+  constexpr std::chrono::seconds timeout{15};
+  auto dir = directory(self);
+  if (!dir) {
+    next(caf::make_error(protocol::errc::service_unavailable, "directory away"));
+    return;
+  }
+  protocol::audited_work work;
+  work.origin = call.origin;
+  work.action = std::move(action);
+  work.body = [body](storage::pg_transaction& tx,
+                     protocol::audit_change& change) -> caf::expected<std::any> {
+    auto value = body(tx, change);
+    if (!value) {
+      return std::move(value.error());
+    }
+    return std::any{std::move(*value)};
+  };
+  auto then = [next](protocol::audited_result& r) {
+    next(std::any_cast<T>(std::move(r.value)));
+  };
+  auto or_else = [next](caf::error& err) {
+    next(std::move(err));
+  };
+  if (session.empty()) {
+    self->request(dir, timeout, protocol::run_atom_v, call.tenant_id, std::move(work))
+      .then(then, or_else);
+  } else {
+    self->request(dir, timeout, protocol::session_atom_v, call.tenant_id, session, std::move(work))
+      .then(then, or_else);
+  }
+}
+
+} // namespace troupe::actors::kit
