@@ -7,6 +7,7 @@
 #include "protocol/crypto.hpp"
 #include "protocol/jwt.hpp"
 #include "protocol/request_id.hpp"
+#include "storage/roles.hpp"
 
 #include "tests/support/tenancy_fixture.hpp"
 
@@ -258,6 +259,79 @@ CAF_TEST(a rotated key stays in the jwks while its tokens can live) {
   CAF_CHECK_EQUAL(nlohmann::json::parse(snap->jwks)["keys"].size(), snap->public_keys.size());
   self->send_exit(manager, caf::exit_reason::user_shutdown);
   sys.registry().erase(protocol::key_manager_key);
+}
+
+CAF_TEST(custom roles belong to their tenant and a forced delete unassigns them) {
+  auto roles = [this](std::optional<std::string> tenant,
+                      std::function<caf::expected<bool>(storage::role_repository&)> body) {
+    return on_pool<bool>(std::move(tenant), [body](storage::pg_transaction& tx) {
+      storage::role_repository repo{tx};
+      return body(repo);
+    });
+  };
+  auto made = roles(alpha_id, [this](storage::role_repository& repo) -> caf::expected<bool> {
+    auto r = repo.insert("auditor", {"audit:read"}, {"viewer"});
+    if (!r) {
+      return std::move(r.error());
+    }
+    auto lead = repo.insert("lead", {"users:write"}, {"auditor"});
+    if (!lead) {
+      return std::move(lead.error());
+    }
+    return true;
+  });
+  CAF_REQUIRE(made);
+  auto assigned
+    = auth<bool>(alpha_id, [this](storage::auth_repository& repo) -> caf::expected<bool> {
+        auto u = repo.set_roles(user, {"member", "auditor"});
+        if (!u) {
+          return std::move(u.error());
+        }
+        return u->has_value();
+      });
+  CAF_REQUIRE(assigned && *assigned);
+  // Beta sees none of it, and cannot take the name away from alpha.
+  auto seen = roles(beta_id, [](storage::role_repository& repo) -> caf::expected<bool> {
+    auto all = repo.all();
+    if (!all) {
+      return std::move(all.error());
+    }
+    return all->empty();
+  });
+  CAF_REQUIRE(seen);
+  CAF_CHECK(*seen);
+  auto theirs
+    = roles(beta_id, [](storage::role_repository& repo) { return repo.remove("auditor"); });
+  CAF_REQUIRE(theirs);
+  CAF_CHECK(!*theirs);
+  // In use by the user and by "lead": a forced delete removes both uses.
+  auto deleted = roles(alpha_id, [this](storage::role_repository& repo) -> caf::expected<bool> {
+    auto uses = repo.uses("auditor");
+    if (!uses) {
+      return std::move(uses.error());
+    }
+    CAF_CHECK_EQUAL(uses->first, std::vector<std::string>{user});
+    CAF_CHECK_EQUAL(uses->second, std::vector<std::string>{"lead"});
+    if (auto err = repo.remove_everywhere("auditor")) {
+      return err;
+    }
+    return repo.remove("auditor");
+  });
+  CAF_REQUIRE(deleted);
+  CAF_CHECK(*deleted);
+  auto after = auth<std::optional<storage::user_row>>(
+    alpha_id, [this](storage::auth_repository& repo) { return repo.user_by_id(user); });
+  CAF_REQUIRE(after && *after);
+  CAF_CHECK_EQUAL((*after)->roles, std::vector<std::string>{"member"});
+  auto lead = roles(alpha_id, [](storage::role_repository& repo) -> caf::expected<bool> {
+    auto r = repo.find("lead");
+    if (!r) {
+      return std::move(r.error());
+    }
+    return *r && (*r)->inherits.empty();
+  });
+  CAF_REQUIRE(lead);
+  CAF_CHECK(*lead);
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
