@@ -423,6 +423,13 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   directory.tenant.keys = ring;
   directory.tenant.issuer = cfg.auth_issuer;
   directory.tenant.max_failures = cfg.auth_max_failures;
+  auto limit_of = [](const config::rate_window& w) {
+    return actors::rate_limit{static_cast<std::uint32_t>(w.requests),
+                              static_cast<std::uint32_t>(w.window_s)};
+  };
+  directory.tenant.principal_limit = limit_of(cfg.limits_principal);
+  directory.tenant.tenant_limit = limit_of(cfg.limits_tenant);
+  directory.tenant.anonymous_limit = limit_of(cfg.limits_anonymous);
   directory.loader = [&sys] {
     return sys.registry().get<protocol::tenant_loader_actor>(protocol::tenants_key);
   };

@@ -31,6 +31,7 @@ struct request {
   std::string query; ///< after '?', without it; empty if none
   header_list headers;
   std::string body;
+  std::string remote; ///< the peer's IP address
 
   /// The first header named `name` (case-insensitive), or an empty view.
   std::string_view header(std::string_view name) const;
@@ -81,6 +82,7 @@ struct request_context {
   std::string remote;          ///< the peer's IP address (audit entries)
   protocol::principal who;     ///< /v1 requests: who acts (anonymous, or why the credential failed)
   std::string tenant_settings; ///< /v1 requests: the tenant's settings (JSON object text)
+  protocol::rate_info rate;    ///< /v1 requests: the rate-limit headers every response carries
 
   /// The decoded path parameter `name`, or an empty string.
   const std::string& param(std::string_view name) const;
@@ -93,6 +95,7 @@ struct tenant_resolution {
   std::string settings;
   protocol::errc error = protocol::errc::internal;
   std::string detail;
+  protocol::rate_info rate; ///< the rate-limit headers (also on a 429)
   bool ok() const {
     return !tenant_id.empty();
   }

@@ -285,6 +285,18 @@ private:
       m.insert(name, value);
     }
     m.set(request_id_field, ctx_.request_id);
+    if (!ctx_.rate.bucket.empty()) {
+      // API.md "Rate limits and quotas": the IETF pair and the X-RateLimit trio, one bucket.
+      const auto& rate = ctx_.rate;
+      const auto name = "\"" + rate.bucket + "\"";
+      m.set("RateLimit-Policy",
+            name + ";q=" + std::to_string(rate.limit) + ";w=" + std::to_string(rate.window_s));
+      m.set("RateLimit",
+            name + ";r=" + std::to_string(rate.remaining) + ";t=" + std::to_string(rate.reset_s));
+      m.set("X-RateLimit-Limit", std::to_string(rate.limit));
+      m.set("X-RateLimit-Remaining", std::to_string(rate.remaining));
+      m.set("X-RateLimit-Reset", std::to_string(rate.reset_s));
+    }
     m.keep_alive(keep);
   }
 
@@ -591,6 +603,7 @@ private:
 
     ctx_ = {};
     ctx_.remote = remote_;
+    req.remote = remote_;
     const auto client_id = req.header("X-Request-ID");
     ctx_.request_id
       = protocol::valid_request_id(client_id) ? std::string{client_id} : protocol::new_request_id();
@@ -693,11 +706,15 @@ private:
                                                        : "Bearer error=\"invalid_token\"");
       } else if (resolution.error == protocol::errc::service_unavailable) {
         res.headers.emplace_back("Retry-After", "1");
+      } else if (resolution.error == protocol::errc::rate_limited) {
+        res.headers.emplace_back("Retry-After", std::to_string(resolution.rate.reset_s));
       }
+      ctx_.rate = std::move(resolution.rate); // a 429 names the bucket that refused
       send(std::move(res));
       return;
     }
     ctx_.tenant_id = std::move(resolution.tenant_id);
+    ctx_.rate = std::move(resolution.rate);
     ctx_.who = std::move(resolution.who);
     ctx_.tenant_settings = std::move(resolution.settings);
     dispatch();

@@ -123,6 +123,14 @@ std::optional<std::string> credential_tenant(const request& req, const protocol:
 
 namespace {
 
+tenant_resolution failure(protocol::errc code, std::string detail, protocol::rate_info rate = {}) {
+  tenant_resolution r;
+  r.error = code;
+  r.detail = std::move(detail);
+  r.rate = std::move(rate);
+  return r;
+}
+
 void authenticate(caf::actor_system& sys, std::string key, protocol::credential c,
                   bool key_from_credential, const std::function<void(tenant_resolution)>& done) {
   auto dir = sys.registry().get<protocol::directory_actor>(protocol::directory_key);
@@ -130,9 +138,16 @@ void authenticate(caf::actor_system& sys, std::string key, protocol::credential 
   // actor (docs/performance.md "Authenticated requests"). A dropped message still answers.
   protocol::auth_callback answer{
     [done, key_from_credential](caf::expected<protocol::authenticated> found) {
+      if (found && !found->rate.allowed) {
+        done(failure(protocol::errc::rate_limited,
+                     "too many requests for the " + found->rate.bucket + " limit; retry after "
+                       + std::to_string(found->rate.reset_s) + " s",
+                     std::move(found->rate)));
+        return;
+      }
       if (found) {
         done({found->tenant.id, std::move(found->who), std::move(found->tenant.settings),
-              protocol::errc::internal, ""});
+              protocol::errc::internal, "", std::move(found->rate)});
         return;
       }
       const auto code = protocol::to_errc(found.error());
@@ -140,7 +155,7 @@ void authenticate(caf::actor_system& sys, std::string key, protocol::credential 
       if (code == protocol::errc::not_found) {
         if (key_from_credential) {
           // An unverified hint from a token that named no live tenant: the token is bad.
-          done({"", {}, {}, protocol::errc::unauthenticated, "invalid credential"});
+          done(failure(protocol::errc::unauthenticated, "invalid credential"));
           return;
         }
         detail = "no tenant has this slug or id";
@@ -149,7 +164,7 @@ void authenticate(caf::actor_system& sys, std::string key, protocol::credential 
       } else if (code == protocol::errc::tenant_mismatch) {
         detail = "the credential belongs to another tenant";
       }
-      done({"", {}, {}, code, detail});
+      done(failure(code, detail));
     }};
   if (!dir) {
     answer(caf::make_error(protocol::errc::service_unavailable, "directory away"));
@@ -167,6 +182,7 @@ tenant_resolver directory_resolver(caf::actor_system& sys, std::string base_doma
   return [system, base_domain = std::move(base_domain), admin_digest = std::move(admin_digest)](
            const request& req, const std::function<void(tenant_resolution)>& done) {
     auto c = credential_of(req, admin_digest);
+    c.ip = req.remote;
     if (auto key = tenant_key(req, base_domain)) {
       authenticate(*system, std::move(*key), std::move(c), false, done);
       return;
@@ -182,11 +198,8 @@ tenant_resolver directory_resolver(caf::actor_system& sys, std::string base_doma
         [system, c, done](caf::expected<std::string> tenant) {
           if (!tenant) {
             const auto code = protocol::to_errc(tenant.error());
-            done({"",
-                  {},
-                  {},
-                  code,
-                  code == protocol::errc::unauthenticated ? "invalid credential" : ""});
+            done(
+              failure(code, code == protocol::errc::unauthenticated ? "invalid credential" : ""));
             return;
           }
           authenticate(*system, std::move(*tenant), c, true, done);
@@ -195,14 +208,11 @@ tenant_resolver directory_resolver(caf::actor_system& sys, std::string base_doma
       return;
     }
     if (c.kind == "jwt" || c.kind == "invalid") {
-      done({"", {}, {}, protocol::errc::unauthenticated, "invalid credential"});
+      done(failure(protocol::errc::unauthenticated, "invalid credential"));
       return;
     }
-    done({"",
-          {},
-          {},
-          protocol::errc::unauthenticated,
-          "name the tenant: X-Tenant, the host {slug}." + base_domain + ", or a credential"});
+    done(failure(protocol::errc::unauthenticated, "name the tenant: X-Tenant, the host {slug}."
+                                                    + base_domain + ", or a credential"));
   };
 }
 

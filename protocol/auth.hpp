@@ -28,6 +28,7 @@ namespace troupe::protocol {
 struct authenticated {
   tenant_record tenant;
   principal who;
+  rate_info rate; ///< the request's rate-limit state (refused: `rate.allowed` is false)
 };
 
 /// One auth operation (docs/auth.md), its input already validated by the HTTP layer.
@@ -58,7 +59,7 @@ struct auth_reply {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, authenticated& x) {
-  return f(caf::meta::type_name("authenticated"), x.tenant, x.who);
+  return f(caf::meta::type_name("authenticated"), x.tenant, x.who, x.rate);
 }
 
 template <class Inspector>

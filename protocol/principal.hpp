@@ -19,6 +19,18 @@ namespace troupe::protocol {
 struct credential {
   std::string kind; ///< "" (none), "jwt", "api_key" or "admin" (admin.token, already checked)
   std::string token;
+  std::string ip; ///< the client's address: the anonymous rate-limit bucket is per address
+};
+
+/// The rate-limit headers of a /v1 response (API.md "Rate limits and quotas"): the bucket with
+/// the fewest remaining requests, or the one that refused (`allowed` false).
+struct rate_info {
+  std::string bucket; ///< "principal", "tenant", "anonymous"; empty: no limit applied
+  std::uint32_t limit = 0;
+  std::uint32_t window_s = 0;
+  std::uint32_t remaining = 0;
+  std::uint32_t reset_s = 0;
+  bool allowed = true;
 };
 
 /// The authenticated principal of a request, or why its credential was refused.
@@ -37,7 +49,13 @@ struct principal {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, credential& x) {
-  return f(caf::meta::type_name("credential"), x.kind, x.token);
+  return f(caf::meta::type_name("credential"), x.kind, x.token, x.ip);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, rate_info& x) {
+  return f(caf::meta::type_name("rate_info"), x.bucket, x.limit, x.window_s, x.remaining, x.reset_s,
+           x.allowed);
 }
 
 template <class Inspector>

@@ -17,6 +17,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/local_actor.hpp>
+#include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
@@ -76,6 +77,17 @@ struct tenant_state {
   std::unordered_map<std::string, caf::actor> sessions;
   // Custom roles (docs/rbac.md): loaded with the first user, dropped on any role change.
   std::optional<protocol::role_catalog> roles;
+  // Rate limits (docs/rate-limits.md): the tenant's limits (its overrides on the defaults),
+  // its buckets, and the denials not yet audited, by bucket key.
+  rate_limit principal_limit;
+  rate_limit tenant_limit;
+  rate_limit anonymous_limit;
+  std::optional<rate_limiter> limiter;
+  struct denial_log {
+    caf::actor_clock::time_point last_audit;
+    std::uint64_t suppressed = 0;
+  };
+  std::unordered_map<std::string, denial_log> denials;
 };
 
 // More subjects than this and the cache starts over (it only saves a statement).
@@ -383,7 +395,7 @@ struct session_and_user {
 void authenticate_jwt(tenant_pointer self, const std::string& token,
                       const protocol::auth_callback& done) {
   auto& st = self->state;
-  protocol::authenticated out{st.record, {}};
+  protocol::authenticated out{st.record, {}, {}};
   const auto digest = protocol::crypto::sha256(token);
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
   token_claims claims;
@@ -505,7 +517,7 @@ struct key_and_creator {
 void authenticate_key(tenant_pointer self, const std::string& token,
                       const protocol::auth_callback& done) {
   auto& st = self->state;
-  protocol::authenticated out{st.record, {}};
+  protocol::authenticated out{st.record, {}, {}};
   const auto digest = protocol::crypto::sha256(token);
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
   if (const auto* key = st.auth->key(digest)) {
@@ -582,10 +594,97 @@ void authenticate_key(tenant_pointer self, const std::string& token,
     });
 }
 
+// The tenant's limits: its `limits` object ({"principal":[n,s],...}) over the defaults.
+void load_limits(tenant_pointer self) {
+  auto& st = self->state;
+  st.principal_limit = st.options.principal_limit;
+  st.tenant_limit = st.options.tenant_limit;
+  st.anonymous_limit = st.options.anonymous_limit;
+  auto limits
+    = nlohmann::json::parse(st.record.limits.empty() ? "{}" : st.record.limits, nullptr, false);
+  if (!limits.is_object()) {
+    return;
+  }
+  auto read = [&limits](const char* name, rate_limit& into) {
+    auto i = limits.find(name);
+    if (i != limits.end() && i->is_array() && i->size() == 2 && (*i)[0].is_number_unsigned()
+        && (*i)[1].is_number_unsigned() && (*i)[1].get<std::uint32_t>() > 0) {
+      into = {(*i)[0].get<std::uint32_t>(), (*i)[1].get<std::uint32_t>()};
+    }
+  };
+  read("principal", st.principal_limit);
+  read("tenant", st.tenant_limit);
+  read("anonymous", st.anonymous_limit);
+}
+
+// Audits a refused request as a security event, at most once a minute per bucket key: the
+// entry of a minute counts the refusals it stands for (docs/rate-limits.md "Audit").
+void audit_denial(tenant_pointer self, const std::string& key, const protocol::principal& who,
+                  const protocol::credential& c, const rate_state& state) {
+  auto& st = self->state;
+  const auto now = self->clock().now();
+  auto& log = st.denials[key];
+  ++log.suppressed;
+  if (log.last_audit != caf::actor_clock::time_point{}
+      && now - log.last_audit < std::chrono::minutes{1}) {
+    return;
+  }
+  if (st.denials.size() > 10000) {
+    st.denials.clear(); // a flood of keys: start over (each key's first denial is audited)
+  }
+  const auto count = log.suppressed;
+  log = {now, 0};
+  protocol::audited_work work;
+  work.origin.actor_type = who.type;
+  work.origin.actor_id = who.id;
+  work.origin.ip = c.ip;
+  work.action = "rate_limit.exceeded";
+  work.body
+    = [bucket = state.bucket, limit = state.limit, window = state.window_s,
+       count](storage::pg_transaction&, protocol::audit_change& change) -> caf::expected<std::any> {
+    change.outcome = "denied";
+    change.resource_type = "rate_limit";
+    change.resource_id = bucket;
+    change.after = nlohmann::json{{"limit", limit}, {"window_s", window}, {"refused", count}};
+    return std::any{};
+  };
+  caf::anon_send(caf::actor_cast<protocol::tenant_actor>(self), protocol::run_atom_v,
+                 std::move(work));
+}
+
+// Spends the request from the principal's (or the client address's) bucket and the tenant's.
+void limit(tenant_pointer self, protocol::authenticated& out, const protocol::credential& c) {
+  auto& st = self->state;
+  if (out.who.type == "admin") {
+    return; // the operator's token is not limited (docs/rate-limits.md)
+  }
+  const bool anonymous = out.who.type == "anonymous";
+  const auto key = anonymous ? "ip:" + c.ip : out.who.type + ":" + out.who.id;
+  auto state = st.limiter->acquire(key, anonymous ? "anonymous" : "principal",
+                                   anonymous ? st.anonymous_limit : st.principal_limit,
+                                   st.tenant_limit, self->clock().now());
+  out.rate
+    = {state.bucket, state.limit, state.window_s, state.remaining, state.reset_s, state.allowed};
+  if (!state.allowed) {
+    if (st.options.metrics) {
+      st.options.metrics->count_rate_limited(state.bucket);
+    }
+    audit_denial(self, state.bucket == "tenant" ? std::string{"tenant"} : key, out.who, c, state);
+  }
+}
+
 // Authenticates `c` for this tenant and answers through `done` (at once, or after loading
 // what the caches lack).
 void authenticate(tenant_pointer self, const protocol::credential& c,
-                  const protocol::auth_callback& done) {
+                  const protocol::auth_callback& answer) {
+  // Every answer first spends from the rate-limit buckets (on this actor: continuations of
+  // loads run here too).
+  protocol::auth_callback done{[self, c, answer](caf::expected<protocol::authenticated> r) {
+    if (r) {
+      limit(self, *r, c);
+    }
+    answer(std::move(r));
+  }};
   auto& st = self->state;
   if (st.record.status == "suspended") {
     done(caf::make_error(protocol::errc::tenant_suspended));
@@ -599,7 +698,7 @@ void authenticate(tenant_pointer self, const protocol::credential& c,
     authenticate_key(self, c.token, done);
     return;
   }
-  protocol::authenticated out{st.record, {}};
+  protocol::authenticated out{st.record, {}, {}};
   if (c.kind == "admin") {
     out.who.type = "admin";
     out.who.permissions = {"*"};
@@ -682,6 +781,8 @@ protocol::tenant_actor::behavior_type tenant(tenant_pointer self, protocol::tena
   self->state.record = std::move(record);
   self->state.options = std::move(options);
   self->state.auth.emplace(self->state.options.cache_capacity);
+  self->state.limiter.emplace();
+  load_limits(self);
   self->state.throttle.emplace(self->state.options.max_failures);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& sessions = self->state.sessions;
@@ -737,6 +838,7 @@ protocol::tenant_actor::behavior_type tenant(tenant_pointer self, protocol::tena
     },
     [self](protocol::update_atom, protocol::tenant_record& changed) {
       self->state.record = std::move(changed);
+      load_limits(self);
     },
     [self](protocol::retire_atom) {
       self->state.retiring = true;

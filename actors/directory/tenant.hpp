@@ -1,5 +1,6 @@
 #pragma once
 
+#include "actors/ratelimit/rate_limiter.hpp"
 #include "protocol/directory.hpp"
 
 #include <caf/fwd.hpp>
@@ -34,6 +35,11 @@ struct tenant_options {
   std::string issuer = "troupe";      ///< auth.issuer: the `iss` access tokens must carry
   std::uint32_t max_failures = 10;    ///< auth.max-failures per account+IP in 15 minutes
   std::size_t cache_capacity = 10000; ///< entries per auth cache (tokens, sessions, ...)
+  /// Default rate limits (limits.principal, limits.tenant, limits.anonymous); a tenant's own
+  /// `limits` override them. {0, …}: no limit.
+  rate_limit principal_limit{600, 60};
+  rate_limit tenant_limit{6000, 60};
+  rate_limit anonymous_limit{30, 60};
   /// A session actor with nothing to do for this long stops.
   caf::timespan session_idle = std::chrono::seconds{60};
 };

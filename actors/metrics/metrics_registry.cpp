@@ -5,6 +5,11 @@
 
 namespace troupe::actors {
 
+namespace {
+constexpr std::array<std::string_view, 4> rate_buckets{"principal", "tenant", "anonymous",
+                                                       "inbound"};
+} // namespace
+
 struct metrics_registry::status_counters {
   std::array<std::atomic<std::uint64_t>, 500> by_status{}; // index = status - 100
 };
@@ -64,6 +69,14 @@ void metrics_registry::observe_request(std::size_t route_index, std::size_t meth
   series.bucket_counts[bucket].fetch_add(1, std::memory_order_relaxed);
   series.count.fetch_add(1, std::memory_order_relaxed);
   series.sum_ns.fetch_add(static_cast<std::uint64_t>(duration.count()), std::memory_order_relaxed);
+}
+
+void metrics_registry::count_rate_limited(std::string_view bucket) {
+  for (std::size_t i = 0; i < rate_buckets.size(); ++i) {
+    if (rate_buckets[i] == bucket) {
+      rate_limited_[i].fetch_add(1, std::memory_order_relaxed);
+    }
+  }
 }
 
 void metrics_registry::count_actor(std::string_view kind, int delta) {
@@ -165,6 +178,12 @@ std::string metrics_registry::render() const {
          "# TYPE troupe_audit_entries_total counter\n"
          "troupe_audit_entries_total "
          + std::to_string(audit_entries_.load(std::memory_order_relaxed)) + "\n";
+  out += "# HELP troupe_rate_limited_total Requests refused by a rate limit, by bucket.\n"
+         "# TYPE troupe_rate_limited_total counter\n";
+  for (std::size_t i = 0; i < rate_buckets.size(); ++i) {
+    out += "troupe_rate_limited_total{bucket=\"" + std::string{rate_buckets[i]} + "\"} "
+           + std::to_string(rate_limited_[i].load(std::memory_order_relaxed)) + "\n";
+  }
   return out;
 }
 

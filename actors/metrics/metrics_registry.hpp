@@ -49,6 +49,9 @@ public:
     audit_entries_.fetch_add(n, std::memory_order_relaxed);
   }
 
+  /// Adds one to `troupe_rate_limited_total{bucket}` (principal, tenant or anonymous).
+  void count_rate_limited(std::string_view bucket);
+
   /// The Prometheus text exposition (format 0.0.4) of every series.
   std::string render() const;
 
@@ -70,6 +73,8 @@ private:
   mutable std::mutex actors_mutex_; // guards actor_counts_: changes are rare
   std::vector<std::pair<std::string, std::int64_t>> actor_counts_;
   std::atomic<std::uint64_t> audit_entries_{0};
+  std::array<std::atomic<std::uint64_t>, 4>
+    rate_limited_{}; // principal, tenant, anonymous, inbound
 };
 
 } // namespace troupe::actors

@@ -78,6 +78,7 @@ struct fixture : tests::actor_fixture {
     opts.tenant.keys = ring;
     opts.tenant.issuer = "troupe";
     opts.tenant.max_failures = 3;
+    opts.tenant.anonymous_limit = {3, 60};
     auto handle = fake;
     opts.loader = [handle] {
       return handle;
@@ -123,6 +124,10 @@ struct fixture : tests::actor_fixture {
                           {"tid", tenant},   {"sid", "0190a3c4-0000-7000-8000-00000000000b"},
                           {"iat", now},      {"exp", now + exp_in}};
     return protocol::jwt::sign(claims, "k1", signing);
+  }
+
+  static protocol::credential cred(std::string kind, std::string token) {
+    return {std::move(kind), std::move(token), "192.0.2.9"};
   }
 
   std::uint32_t throttle_wait(const std::string& account) {
@@ -281,19 +286,19 @@ CAF_TEST(a loader that does not answer fails the activation after its timeout) {
 }
 
 CAF_TEST(the admin credential acts with every permission and none is anonymous) {
-  auto admin = authenticate("acme", {"admin", ""});
+  auto admin = authenticate("acme", cred("admin", ""));
   CAF_REQUIRE(admin);
   CAF_CHECK_EQUAL(admin->tenant.id, acme_id);
   CAF_CHECK_EQUAL(admin->who.type, "admin");
   CAF_CHECK_EQUAL(admin->who.permissions, std::vector<std::string>{"*"});
-  auto none = authenticate("acme", {});
+  auto none = authenticate("acme", cred("", ""));
   CAF_REQUIRE(none);
   CAF_CHECK_EQUAL(none->who.type, "anonymous");
   CAF_CHECK_EQUAL(none->who.refused, 0);
 }
 
 CAF_TEST(expired tampered and foreign access tokens are refused without the database) {
-  auto expired = authenticate("acme", {"jwt", token(acme_id, -1)});
+  auto expired = authenticate("acme", cred("jwt", token(acme_id, -1)));
   CAF_REQUIRE(expired);
   CAF_CHECK_EQUAL(expired->who.type, "anonymous");
   CAF_CHECK_EQUAL(expired->who.refused, static_cast<std::uint8_t>(protocol::errc::token_expired));
@@ -301,7 +306,7 @@ CAF_TEST(expired tampered and foreign access tokens are refused without the data
   auto good = token(acme_id);
   auto tampered = good;
   tampered[good.find('.') + 5] ^= 1;
-  auto bad = authenticate("acme", {"jwt", tampered});
+  auto bad = authenticate("acme", cred("jwt", tampered));
   CAF_REQUIRE(bad);
   CAF_CHECK_EQUAL(bad->who.refused, static_cast<std::uint8_t>(protocol::errc::unauthenticated));
 
@@ -312,21 +317,48 @@ CAF_TEST(expired tampered and foreign access tokens are refused without the data
                         {"tid", acme_id},
                         {"sid", "s"},
                         {"exp", std::time(nullptr) + 60}};
-  auto forged = authenticate("acme", {"jwt", protocol::jwt::sign(claims, "k1", other)});
+  auto forged = authenticate("acme", cred("jwt", protocol::jwt::sign(claims, "k1", other)));
   CAF_REQUIRE(forged);
   CAF_CHECK_EQUAL(forged->who.refused, static_cast<std::uint8_t>(protocol::errc::unauthenticated));
 
   // A token of another tenant used with this one.
-  auto foreign = authenticate("acme", {"jwt", token(frozen_id)});
+  auto foreign = authenticate("acme", cred("jwt", token(frozen_id)));
   CAF_REQUIRE(!foreign);
   CAF_CHECK(foreign.error() == protocol::errc::tenant_mismatch);
 }
 
 CAF_TEST(a verified token whose session is not cached is looked up in the database) {
   // No pool in this test: the lookup fails, which shows the token passed verification.
-  auto result = authenticate("acme", {"jwt", token(acme_id)});
+  auto result = authenticate("acme", cred("jwt", token(acme_id)));
   CAF_REQUIRE(!result);
   CAF_CHECK(result.error() == protocol::errc::service_unavailable);
+}
+
+CAF_TEST(anonymous requests are limited per address until the bucket refills) {
+  // limits.anonymous in this fixture: 3 per 60 s (the directory's tenant options).
+  for (int i = 0; i < 3; ++i) {
+    auto r = authenticate("acme", cred("", ""));
+    CAF_REQUIRE(r);
+    CAF_CHECK(r->rate.allowed);
+    CAF_CHECK_EQUAL(r->rate.bucket, "anonymous");
+    CAF_CHECK_EQUAL(r->rate.remaining, static_cast<std::uint32_t>(2 - i));
+  }
+  auto refused = authenticate("acme", cred("", ""));
+  CAF_REQUIRE(refused);
+  CAF_CHECK(!refused->rate.allowed);
+  CAF_CHECK_EQUAL(refused->rate.reset_s, 20u);
+  // Another address has its own bucket; the admin token is not limited at all.
+  auto other = authenticate("acme", protocol::credential{"", "", "192.0.2.10"});
+  CAF_REQUIRE(other);
+  CAF_CHECK(other->rate.allowed);
+  auto admin = authenticate("acme", cred("admin", ""));
+  CAF_REQUIRE(admin);
+  CAF_CHECK(admin->rate.bucket.empty());
+  advance_time(20s);
+  sched.run();
+  auto again = authenticate("acme", cred("", ""));
+  CAF_REQUIRE(again);
+  CAF_CHECK(again->rate.allowed);
 }
 
 CAF_TEST(logins of an account are throttled after max failures for fifteen minutes) {
