@@ -22,7 +22,7 @@ bool gcra::check(const rate_limit& limit, clock::time_point now, rate_state& sta
   state.limit = limit.requests;
   state.window_s = limit.window_s;
   const ns window = std::chrono::seconds{limit.window_s};
-  const ns interval = window / limit.requests;
+  const ns interval = std::max(ns{1}, window / limit.requests);
   const auto tat = std::max(tat_, now);
   const auto next = tat + interval;
   if (next - now > window) {
@@ -33,13 +33,14 @@ bool gcra::check(const rate_limit& limit, clock::time_point now, rate_state& sta
     return false;
   }
   state.allowed = true;
-  state.remaining = static_cast<std::uint32_t>((window - (next - now)) / interval);
+  state.remaining = static_cast<std::uint32_t>(
+    std::min<std::int64_t>((window - (next - now)) / interval, limit.requests));
   state.reset_s = ceil_seconds(next - now);
   return true;
 }
 
 void gcra::spend(const rate_limit& limit, clock::time_point now) {
-  const ns interval = ns{std::chrono::seconds{limit.window_s}} / limit.requests;
+  const ns interval = std::max(ns{1}, ns{std::chrono::seconds{limit.window_s}} / limit.requests);
   tat_ = std::max(tat_, now) + interval;
 }
 

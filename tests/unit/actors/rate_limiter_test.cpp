@@ -100,3 +100,13 @@ CAF_TEST(a flood of distinct clients stays within the bound) {
   idle.acquire("new", "anonymous", one, none, t0 + 62s);
   CAF_CHECK(!idle.acquire("busy", "anonymous", one, none, t0 + 62s).allowed);
 }
+
+CAF_TEST(the largest limits neither divide by zero nor overflow) {
+  rate_limiter limiter;
+  const rate_limit huge{4294967295u, 1};
+  auto state = limiter.acquire("a", "principal", huge, huge, t0);
+  CAF_CHECK(state.allowed);
+  CAF_CHECK_LESS_OR_EQUAL(state.remaining, 4294967295u);
+  const rate_limit long_window{4294967295u, 4294967295u};
+  CAF_CHECK(limiter.acquire("b", "principal", long_window, huge, t0).allowed);
+}
