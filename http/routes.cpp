@@ -4,6 +4,7 @@
 #include "http/routes/audit.hpp"
 #include "http/routes/auth.hpp"
 #include "http/routes/platform.hpp"
+#include "http/routes/usage.hpp"
 #include "http/routes/users.hpp"
 
 namespace troupe::http {
@@ -82,6 +83,8 @@ std::shared_ptr<router> make_router(const services& svc) {
          "verify the tenant's audit hash chain");
   tenant(verb::get, "/v1/audit/export", "audit:read", routes::export_audit(svc),
          "every audit entry, oldest first, as streamed NDJSON");
+  tenant(verb::get, "/v1/usage", "tenant:admin", routes::usage(svc),
+         "this month's requests, the quota and the stored bytes");
   return r;
 }
 

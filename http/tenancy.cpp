@@ -145,6 +145,11 @@ void authenticate(caf::actor_system& sys, std::string key, protocol::credential 
                      std::move(found->rate)));
         return;
       }
+      if (found && found->rate.quota_exceeded) {
+        done(failure(protocol::errc::quota_exceeded, "the tenant's monthly request quota is spent",
+                     std::move(found->rate)));
+        return;
+      }
       if (found) {
         done({found->tenant.id, std::move(found->who), std::move(found->tenant.settings),
               protocol::errc::internal, "", std::move(found->rate)});

@@ -24,7 +24,9 @@ namespace troupe::protocol {
 /// `throttle_atom, account, failed` records a failed login or, with false, clears the count.
 /// `authenticate_atom, credential, callback` is the same answer through a callback (the HTTP
 /// hot path: no requester actor per request). `session_atom, id, work` runs audited work of one
-/// session (refresh-token family) through that session's actor, one at a time in arrival order. It
+/// session (refresh-token family) through that session's actor, one at a time in arrival order.
+/// `usage_atom` answers `GET /v1/usage` as JSON text; `sweep_atom` is its own timer (it writes
+/// the request counts of the last second: docs/rate-limits.md "Quotas"). It
 /// answers `resolve_atom` with its record, or `tenant_suspended`. It holds the head of the tenant's
 /// audit hash chain and runs every audited unit of work (`run_atom`): it appends their entries in
 /// order, several units per transaction when they queue up (group commit), and advances the head
@@ -32,16 +34,17 @@ namespace troupe::protocol {
 /// replaces its record after an admin change (chain head and caches stay). `retire_atom`
 /// (passivation) lets it finish the work it accepted, then stop. Reached only through the
 /// directory.
-using tenant_actor = caf::typed_actor<
-  caf::replies_to<resolve_atom>::with<tenant_record>,
-  caf::replies_to<run_atom, audited_work>::with<audited_result>,
-  caf::replies_to<verify_atom>::with<audit_verification>,
-  caf::reacts_to<update_atom, tenant_record>, caf::reacts_to<retire_atom>,
-  caf::replies_to<authenticate_atom, credential>::with<authenticated>,
-  caf::reacts_to<authenticate_atom, credential, auth_callback>,
-  caf::replies_to<throttle_atom, std::string>::with<std::uint32_t>,
-  caf::reacts_to<throttle_atom, std::string, bool>,
-  caf::replies_to<session_atom, std::string, audited_work>::with<audited_result>>;
+using tenant_actor
+  = caf::typed_actor<caf::replies_to<resolve_atom>::with<tenant_record>,
+                     caf::replies_to<run_atom, audited_work>::with<audited_result>,
+                     caf::replies_to<verify_atom>::with<audit_verification>,
+                     caf::reacts_to<update_atom, tenant_record>, caf::reacts_to<retire_atom>,
+                     caf::replies_to<authenticate_atom, credential>::with<authenticated>,
+                     caf::reacts_to<authenticate_atom, credential, auth_callback>,
+                     caf::replies_to<throttle_atom, std::string>::with<std::uint32_t>,
+                     caf::reacts_to<throttle_atom, std::string, bool>,
+                     caf::replies_to<session_atom, std::string, audited_work>::with<audited_result>,
+                     caf::reacts_to<sweep_atom>, caf::replies_to<usage_atom>::with<std::string>>;
 
 /// Loads a tenant by id or slug when it is activated (the `tenants` actor is one).
 using tenant_loader_actor
@@ -69,7 +72,8 @@ using directory_actor = caf::typed_actor<
   caf::reacts_to<authenticate_atom, std::string, credential, auth_callback>,
   caf::replies_to<throttle_atom, std::string, std::string>::with<std::uint32_t>,
   caf::reacts_to<throttle_atom, std::string, std::string, bool>,
-  caf::replies_to<session_atom, std::string, std::string, audited_work>::with<audited_result>>;
+  caf::replies_to<session_atom, std::string, std::string, audited_work>::with<audited_result>,
+  caf::replies_to<usage_atom, std::string>::with<std::string>>;
 
 inline constexpr caf::atom_value directory_key = caf::atom("directory");
 

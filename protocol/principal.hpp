@@ -31,6 +31,7 @@ struct rate_info {
   std::uint32_t remaining = 0;
   std::uint32_t reset_s = 0;
   bool allowed = true;
+  bool quota_exceeded = false; ///< allowed by the limits, but the monthly quota is spent
 };
 
 /// The authenticated principal of a request, or why its credential was refused.
@@ -55,7 +56,7 @@ typename Inspector::result_type inspect(Inspector& f, credential& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, rate_info& x) {
   return f(caf::meta::type_name("rate_info"), x.bucket, x.limit, x.window_s, x.remaining, x.reset_s,
-           x.allowed);
+           x.allowed, x.quota_exceeded);
 }
 
 template <class Inspector>

@@ -229,6 +229,9 @@ protocol::directory_actor::behavior_type directory(directory_pointer self,
       return forward<protocol::audited_result>(self, key, protocol::session_atom_v, id,
                                                std::move(work));
     },
+    [self](protocol::usage_atom, const std::string& key) -> caf::result<std::string> {
+      return forward<std::string>(self, key, protocol::usage_atom_v);
+    },
     [self](protocol::invalidate_atom, const std::string& id) { passivate(self, id); },
     [self](protocol::update_atom, protocol::tenant_record& record) {
       auto i = self->state.active.find(record.id);

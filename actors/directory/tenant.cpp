@@ -12,6 +12,7 @@
 #include "storage/auth.hpp"
 #include "storage/db.hpp"
 #include "storage/roles.hpp"
+#include "storage/usage.hpp"
 
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
@@ -88,6 +89,16 @@ struct tenant_state {
     std::uint64_t suppressed = 0;
   };
   std::unordered_map<std::string, denial_log> denials;
+  // Monthly request counts (docs/rate-limits.md "Quotas").
+  std::uint64_t quota = 0; // 0: none
+  struct usage_state {
+    std::string period;          // "YYYY-MM" (UTC)
+    std::int64_t period_end = 0; // Unix seconds when it ends
+    std::uint64_t counted = 0;   // the period's total as PostgreSQL last answered it
+    std::uint64_t pending = 0;   // counted here since, not written yet
+    bool flushing = false;
+    bool scheduled = false;
+  } usage;
 };
 
 // More subjects than this and the cache starts over (it only saves a statement).
@@ -174,7 +185,9 @@ void put_back(tenant_pointer self, std::vector<pending>& batch, std::size_t from
 }
 
 void finish_if_retired(tenant_pointer self) {
-  if (self->state.retiring && !self->state.busy && self->state.queue.empty()) {
+  const auto& usage = self->state.usage;
+  if (self->state.retiring && !self->state.busy && self->state.queue.empty() && !usage.flushing
+      && usage.pending == 0) {
     self->quit();
   }
 }
@@ -615,6 +628,101 @@ void load_limits(tenant_pointer self) {
   read("principal", st.principal_limit);
   read("tenant", st.tenant_limit);
   read("anonymous", st.anonymous_limit);
+  st.quota = st.options.quota;
+  if (auto q = limits.find("requests_per_month"); q != limits.end() && q->is_number_unsigned()) {
+    st.quota = q->get<std::uint64_t>();
+  }
+}
+
+// Starts the period of `now` (Unix seconds) if the current one has ended.
+void roll_period(tenant_state::usage_state& u, std::int64_t now) {
+  if (now < u.period_end) {
+    return;
+  }
+  const auto t = static_cast<std::time_t>(now);
+  std::tm g{};
+  gmtime_r(&t, &g);
+  char name[16];
+  std::strftime(name, sizeof name, "%Y-%m", &g);
+  std::tm next{};
+  next.tm_year = g.tm_year + (g.tm_mon == 11 ? 1 : 0);
+  next.tm_mon = (g.tm_mon + 1) % 12;
+  next.tm_mday = 1;
+  u.period_end = static_cast<std::int64_t>(timegm(&next));
+  if (u.period != name) {
+    u.period = name;
+    u.counted = 0; // the counts of a month's last second may land in the next one
+  }
+}
+
+void flush_usage(tenant_pointer self);
+
+void schedule_flush(tenant_pointer self) {
+  auto& u = self->state.usage;
+  if (!u.scheduled) {
+    u.scheduled = true;
+    self->delayed_send(self, std::chrono::seconds{1}, protocol::sweep_atom_v);
+  }
+}
+
+// Writes the counts of the last second (one statement; a crash loses at most a second of
+// counts) and learns the period's total, every node's counts included.
+void flush_usage(tenant_pointer self) {
+  auto& u = self->state.usage;
+  u.scheduled = false;
+  if (u.flushing || u.pending == 0) {
+    finish_if_retired(self);
+    return;
+  }
+  auto pool = pool_of(self);
+  if (!pool) {
+    schedule_flush(self);
+    return;
+  }
+  const auto delta = u.pending;
+  u.pending = 0;
+  u.flushing = true;
+  storage::db_work work{
+    self->state.record.id,
+    [period = u.period, delta](storage::pg_transaction& tx) -> caf::expected<std::any> {
+      storage::usage_repository repo{tx};
+      auto total = repo.add(period, delta);
+      if (!total) {
+        return std::move(total.error());
+      }
+      return std::any{*total};
+    }};
+  self->request(pool, self->state.options.db_timeout, protocol::run_atom_v, std::move(work))
+    .then(
+      [self](storage::db_reply& reply) {
+        auto& s = self->state.usage;
+        s.flushing = false;
+        s.counted = std::any_cast<std::uint64_t>(reply.value);
+        if (s.pending > 0) {
+          schedule_flush(self);
+        }
+        finish_if_retired(self);
+      },
+      [self, delta](caf::error&) {
+        auto& s = self->state.usage;
+        s.flushing = false;
+        s.pending += delta; // written with the next batch
+        schedule_flush(self);
+        finish_if_retired(self);
+      });
+}
+
+// Counts a request that passed the rate limits, or refuses it when the quota is spent.
+void count_request(tenant_pointer self, protocol::authenticated& out) {
+  auto& st = self->state;
+  auto& u = st.usage;
+  roll_period(u, static_cast<std::int64_t>(std::time(nullptr)));
+  if (st.quota > 0 && u.counted + u.pending >= st.quota) {
+    out.rate.quota_exceeded = true;
+    return;
+  }
+  ++u.pending;
+  schedule_flush(self);
 }
 
 // Audits a refused request as a security event, at most once a minute per bucket key: the
@@ -663,9 +771,11 @@ void limit(tenant_pointer self, protocol::authenticated& out, const protocol::cr
   auto state = st.limiter->acquire(key, anonymous ? "anonymous" : "principal",
                                    anonymous ? st.anonymous_limit : st.principal_limit,
                                    st.tenant_limit, self->clock().now());
-  out.rate
-    = {state.bucket, state.limit, state.window_s, state.remaining, state.reset_s, state.allowed};
-  if (!state.allowed) {
+  out.rate = {state.bucket,  state.limit,   state.window_s, state.remaining,
+              state.reset_s, state.allowed, false};
+  if (state.allowed) {
+    count_request(self, out);
+  } else {
     if (st.options.metrics) {
       st.options.metrics->count_rate_limited(state.bucket);
     }
@@ -842,7 +952,48 @@ protocol::tenant_actor::behavior_type tenant(tenant_pointer self, protocol::tena
     },
     [self](protocol::retire_atom) {
       self->state.retiring = true;
+      flush_usage(self); // the counts go before the actor does
       finish_if_retired(self);
+    },
+    [self](protocol::sweep_atom) { flush_usage(self); },
+    [self](protocol::usage_atom) -> caf::result<std::string> {
+      auto& st = self->state;
+      roll_period(st.usage, static_cast<std::int64_t>(std::time(nullptr)));
+      auto pool = pool_of(self);
+      if (!pool) {
+        return caf::make_error(protocol::errc::service_unavailable, "database pool away");
+      }
+      auto rp = self->make_response_promise<std::string>();
+      const auto period = st.usage.period;
+      const auto pending = st.usage.pending;
+      const auto quota = st.quota;
+      storage::db_work work{st.record.id,
+                            [period](storage::pg_transaction& tx) -> caf::expected<std::any> {
+                              storage::usage_repository repo{tx};
+                              auto total = repo.add(period, 0);
+                              if (!total) {
+                                return std::move(total.error());
+                              }
+                              auto bytes = repo.storage_bytes();
+                              if (!bytes) {
+                                return std::move(bytes.error());
+                              }
+                              return std::any{std::make_pair(*total, *bytes)};
+                            }};
+      self->request(pool, st.options.db_timeout, protocol::run_atom_v, std::move(work))
+        .then(
+          [rp, period, pending, quota](storage::db_reply& reply) mutable {
+            auto [total, bytes]
+              = std::any_cast<std::pair<std::uint64_t, std::uint64_t>>(reply.value);
+            rp.deliver(nlohmann::json{
+              {"period", period},
+              {"requests", total + pending},
+              {"quota", quota},
+              {"storage_bytes",
+               bytes}}.dump());
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
     },
     [self](protocol::authenticate_atom,
            protocol::credential& c) -> caf::result<protocol::authenticated> {

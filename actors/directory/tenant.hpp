@@ -40,6 +40,8 @@ struct tenant_options {
   rate_limit principal_limit{600, 60};
   rate_limit tenant_limit{6000, 60};
   rate_limit anonymous_limit{30, 60};
+  /// quota.requests-per-month (0: none); a tenant's `limits.requests_per_month` overrides it.
+  std::uint64_t quota = 0;
   /// A session actor with nothing to do for this long stops.
   caf::timespan session_idle = std::chrono::seconds{60};
 };

@@ -7,7 +7,7 @@ import threading
 import time
 import unittest
 
-from support import ServerTestCase
+from support import ServerTestCase, psql
 from test_auth import CHEAP_ARGON2, PASSWORD, AuthMixin, new_email
 
 POLICY_RE = re.compile(r'^"(principal|tenant|anonymous)";q=(\d+);w=(\d+)$')
@@ -142,6 +142,50 @@ class RateLimitTest(AuthMixin, ServerTestCase):
         self.assertEqual(self.assertRateHeaders(self.me(token))[0], 600)
         self.limited(tenant, principal=[1000, 60])
         self.assertEqual(self.assertRateHeaders(self.me(token))[0], 1000)
+
+
+class QuotaTest(AuthMixin, ServerTestCase):
+    server_args = ("--limits.anonymous=[1000,60]",) + CHEAP_ARGON2
+
+    def test_the_monthly_quota_counts_requests_and_refuses_past_it(self):
+        tenant = self.new_tenant()
+        token = self.owner_login(tenant)["access_token"]  # request 1
+        r = self.admin("PATCH", "/admin/v1/tenants/" + tenant["id"],
+                       {"limits": {"requests_per_month": 5}})
+        self.assertEqual(r.status, 200, r.body)
+        statuses = [self.me(token).status for _ in range(5)]
+        self.assertEqual(statuses, [200, 200, 200, 200, 429])
+        refused = self.me(token)
+        self.assertProblem(refused, 429, "quota-exceeded")
+        # The admin token is the operator's: neither limited nor counted.
+        r = self.admin("GET", "/v1/usage", tenant=tenant["slug"])
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(set(r.body), {"period", "requests", "quota", "storage_bytes"})
+        self.assertEqual(r.body["period"], time.strftime("%Y-%m", time.gmtime()))
+        self.assertEqual(r.body["requests"], 5)
+        self.assertEqual(r.body["quota"], 5)
+        self.assertGreater(r.body["storage_bytes"], 0)
+        # The counts reach PostgreSQL within a second (batched writes).
+        time.sleep(1.5)
+        rows = psql(self.srv, "SELECT period, requests FROM usage_counters WHERE tenant_id = '%s'"
+                    % tenant["id"])
+        self.assertEqual(rows, ["%s|5" % r.body["period"]])
+        # Raising the quota lets the next request through.
+        self.admin("PATCH", "/admin/v1/tenants/" + tenant["id"],
+                   {"limits": {"requests_per_month": 100}})
+        self.assertEqual(self.me(token).status, 200)
+
+    def test_usage_needs_tenant_admin(self):
+        tenant = self.new_tenant()
+        member = self.login(tenant, self.signup(tenant))["access_token"]
+        r = self.call("GET", "/v1/usage", token=member)
+        self.assertProblem(r, 403, "forbidden")
+        self.assertEqual(r.body["required_permission"], "tenant:admin")
+        owner = self.owner_login(tenant)["access_token"]
+        r = self.call("GET", "/v1/usage", token=owner)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.body["quota"], 0)
+        self.assertGreaterEqual(r.body["requests"], 4)
 
 
 if __name__ == "__main__":
