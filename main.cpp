@@ -431,6 +431,7 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   directory.tenant.tenant_limit = limit_of(cfg.limits_tenant);
   directory.tenant.anonymous_limit = limit_of(cfg.limits_anonymous);
   directory.tenant.quota = cfg.quota_requests_per_month;
+  directory.tenant.idempotency_ttl_s = static_cast<std::uint32_t>(cfg.idempotency_ttl_s);
   directory.loader = [&sys] {
     return sys.registry().get<protocol::tenant_loader_actor>(protocol::tenants_key);
   };

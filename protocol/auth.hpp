@@ -57,6 +57,36 @@ struct auth_reply {
   std::vector<std::string> error_messages;
 };
 
+/// One step of an idempotent request (API.md "Idempotency", docs/idempotency.md), asked of the
+/// tenant actor, which holds the in-flight claims: `op` "claim" (answers "claimed", "replay"
+/// with the kept status and response, "in_flight" or "mismatch"), "complete" (keeps the
+/// response) or "release" (a 5xx: the key may be used again); both answer "done".
+struct idempotency_call {
+  std::string op;
+  std::string principal; ///< "user:<id>", "api_key:<id>", "admin"
+  std::string key;
+  std::string fingerprint; ///< SHA-256 of method, path and the body's SHA-256
+  int status = 0;
+  std::string response; ///< JSON object text: body, content type, kept headers
+};
+
+struct idempotency_answer {
+  std::string outcome;
+  int status = 0;
+  std::string response;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, idempotency_call& x) {
+  return f(caf::meta::type_name("idempotency_call"), x.op, x.principal, x.key, x.fingerprint,
+           x.status, x.response);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, idempotency_answer& x) {
+  return f(caf::meta::type_name("idempotency_answer"), x.outcome, x.status, x.response);
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, authenticated& x) {
   return f(caf::meta::type_name("authenticated"), x.tenant, x.who, x.rate);

@@ -26,7 +26,8 @@ namespace troupe::protocol {
 /// hot path: no requester actor per request). `session_atom, id, work` runs audited work of one
 /// session (refresh-token family) through that session's actor, one at a time in arrival order.
 /// `usage_atom` answers `GET /v1/usage` as JSON text; `sweep_atom` is its own timer (it writes
-/// the request counts of the last second: docs/rate-limits.md "Quotas"). It
+/// the request counts of the last second: docs/rate-limits.md "Quotas"). `idempotency_atom`
+/// claims, completes or releases an idempotency key (docs/idempotency.md). It
 /// answers `resolve_atom` with its record, or `tenant_suspended`. It holds the head of the tenant's
 /// audit hash chain and runs every audited unit of work (`run_atom`): it appends their entries in
 /// order, several units per transaction when they queue up (group commit), and advances the head
@@ -44,7 +45,8 @@ using tenant_actor
                      caf::replies_to<throttle_atom, std::string>::with<std::uint32_t>,
                      caf::reacts_to<throttle_atom, std::string, bool>,
                      caf::replies_to<session_atom, std::string, audited_work>::with<audited_result>,
-                     caf::reacts_to<sweep_atom>, caf::replies_to<usage_atom>::with<std::string>>;
+                     caf::reacts_to<sweep_atom>, caf::replies_to<usage_atom>::with<std::string>,
+                     caf::replies_to<idempotency_atom, idempotency_call>::with<idempotency_answer>>;
 
 /// Loads a tenant by id or slug when it is activated (the `tenants` actor is one).
 using tenant_loader_actor
@@ -73,7 +75,8 @@ using directory_actor = caf::typed_actor<
   caf::replies_to<throttle_atom, std::string, std::string>::with<std::uint32_t>,
   caf::reacts_to<throttle_atom, std::string, std::string, bool>,
   caf::replies_to<session_atom, std::string, std::string, audited_work>::with<audited_result>,
-  caf::replies_to<usage_atom, std::string>::with<std::string>>;
+  caf::replies_to<usage_atom, std::string>::with<std::string>,
+  caf::replies_to<idempotency_atom, std::string, idempotency_call>::with<idempotency_answer>>;
 
 inline constexpr caf::atom_value directory_key = caf::atom("directory");
 

@@ -229,6 +229,11 @@ protocol::directory_actor::behavior_type directory(directory_pointer self,
       return forward<protocol::audited_result>(self, key, protocol::session_atom_v, id,
                                                std::move(work));
     },
+    [self](protocol::idempotency_atom, const std::string& key,
+           protocol::idempotency_call& call) -> caf::result<protocol::idempotency_answer> {
+      return forward<protocol::idempotency_answer>(self, key, protocol::idempotency_atom_v,
+                                                   std::move(call));
+    },
     [self](protocol::usage_atom, const std::string& key) -> caf::result<std::string> {
       return forward<std::string>(self, key, protocol::usage_atom_v);
     },

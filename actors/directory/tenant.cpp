@@ -11,6 +11,7 @@
 #include "storage/audit.hpp"
 #include "storage/auth.hpp"
 #include "storage/db.hpp"
+#include "storage/idempotency.hpp"
 #include "storage/roles.hpp"
 #include "storage/usage.hpp"
 
@@ -99,6 +100,10 @@ struct tenant_state {
     bool flushing = false;
     bool scheduled = false;
   } usage;
+  // Idempotency keys in flight here ("principal\nkey" → fingerprint): a second request with
+  // one is answered at once; kept responses live in PostgreSQL (docs/idempotency.md).
+  std::unordered_map<std::string, std::string> claims;
+  caf::actor_clock::time_point last_purge;
 };
 
 // More subjects than this and the cache starts over (it only saves a statement).
@@ -420,6 +425,22 @@ void authenticate_jwt(tenant_pointer self, const std::string& token,
       done(refused(std::move(out), protocol::errc::unauthenticated, "no signing keys"));
       return;
     }
+    if (ring->public_keys.empty()) {
+      // Right after start the keys may still be loading: wait for them (bounded), then verify.
+      auto keys
+        = self->system().registry().get<protocol::key_manager_actor>(protocol::key_manager_key);
+      if (!keys) {
+        done(caf::make_error(protocol::errc::service_unavailable, "signing keys not loaded"));
+        return;
+      }
+      self->request(keys, std::chrono::seconds{5}, caf::get_atom_v)
+        .then([self, token, done](const std::string&) { authenticate_jwt(self, token, done); },
+              [done](caf::error&) {
+                done(
+                  caf::make_error(protocol::errc::service_unavailable, "signing keys not loaded"));
+              });
+      return;
+    }
     auto verified = protocol::jwt::verify(
       token,
       [&ring](std::string_view kid) -> std::optional<std::string> {
@@ -712,6 +733,106 @@ void flush_usage(tenant_pointer self) {
       });
 }
 
+// Runs one idempotency statement for the tenant and hands its value to `then`.
+template <class T, class Body, class Then>
+void idempotency_work(tenant_pointer self, Body body, Then then) {
+  auto pool = pool_of(self);
+  if (!pool) {
+    then(caf::expected<T>{caf::make_error(protocol::errc::service_unavailable, "pool away")});
+    return;
+  }
+  storage::db_work work{self->state.record.id,
+                        [body](storage::pg_transaction& tx) -> caf::expected<std::any> {
+                          storage::idempotency_repository repo{tx};
+                          caf::expected<T> value = body(repo);
+                          if (!value) {
+                            return std::move(value.error());
+                          }
+                          return std::any{std::move(*value)};
+                        }};
+  self->request(pool, self->state.options.db_timeout, protocol::run_atom_v, std::move(work))
+    .then(
+      [then](storage::db_reply& r) mutable {
+        then(caf::expected<T>{std::any_cast<T>(std::move(r.value))});
+      },
+      [then](caf::error& err) mutable { then(caf::expected<T>{std::move(err)}); });
+}
+
+// Expired records go at most once a minute, while the tenant is busy.
+void purge_idempotency(tenant_pointer self) {
+  auto& st = self->state;
+  const auto now = self->clock().now();
+  if (now - st.last_purge < std::chrono::minutes{1}) {
+    return;
+  }
+  st.last_purge = now;
+  idempotency_work<std::uint64_t>(
+    self, [](storage::idempotency_repository& repo) { return repo.purge(); },
+    [](caf::expected<std::uint64_t>) {});
+}
+
+caf::result<protocol::idempotency_answer> idempotency(tenant_pointer self,
+                                                      protocol::idempotency_call& call) {
+  auto& st = self->state;
+  const auto id = call.principal + '\n' + call.key;
+  const auto lease = st.options.idempotency_lease_s;
+  const auto ttl = st.options.idempotency_ttl_s;
+  if (call.op == "claim") {
+    if (auto i = st.claims.find(id); i != st.claims.end()) {
+      return protocol::idempotency_answer{
+        protocol::crypto::constant_time_equal(i->second, call.fingerprint) ? "in_flight"
+                                                                           : "mismatch",
+        0, ""};
+    }
+  }
+  // Only now: a promise made for this request must be the one that answers it.
+  auto rp = self->make_response_promise<protocol::idempotency_answer>();
+  if (call.op == "claim") {
+    st.claims.emplace(id, call.fingerprint); // before the read: concurrent ones wait for it
+    purge_idempotency(self);
+    idempotency_work<storage::idempotency_claim>(
+      self,
+      [call, lease, ttl](storage::idempotency_repository& repo) {
+        return repo.claim(call.principal, call.key, call.fingerprint, lease, ttl);
+      },
+      [self, rp, id](caf::expected<storage::idempotency_claim> claim) mutable {
+        if (!claim) {
+          self->state.claims.erase(id);
+          rp.deliver(std::move(claim.error()));
+          return;
+        }
+        using outcome = storage::idempotency_claim::outcome;
+        if (claim->result != outcome::claimed) {
+          self->state.claims.erase(id);
+        }
+        const char* names[] = {"claimed", "replay", "in_flight", "mismatch"};
+        rp.deliver(protocol::idempotency_answer{names[static_cast<int>(claim->result)],
+                                                claim->status, std::move(claim->response)});
+      });
+    return rp;
+  }
+  const bool complete = call.op == "complete";
+  idempotency_work<bool>(
+    self,
+    [call, complete, ttl](storage::idempotency_repository& repo) -> caf::expected<bool> {
+      auto err = complete ? repo.complete(call.principal, call.key, call.status, call.response, ttl)
+                          : repo.release(call.principal, call.key);
+      if (err) {
+        return err;
+      }
+      return true;
+    },
+    [self, rp, id](caf::expected<bool> done) mutable {
+      self->state.claims.erase(id);
+      if (!done) {
+        rp.deliver(std::move(done.error()));
+        return;
+      }
+      rp.deliver(protocol::idempotency_answer{"done", 0, ""});
+    });
+  return rp;
+}
+
 // Counts a request that passed the rate limits, or refuses it when the quota is spent.
 void count_request(tenant_pointer self, protocol::authenticated& out) {
   auto& st = self->state;
@@ -956,6 +1077,8 @@ protocol::tenant_actor::behavior_type tenant(tenant_pointer self, protocol::tena
       finish_if_retired(self);
     },
     [self](protocol::sweep_atom) { flush_usage(self); },
+    [self](protocol::idempotency_atom, protocol::idempotency_call& call)
+      -> caf::result<protocol::idempotency_answer> { return idempotency(self, call); },
     [self](protocol::usage_atom) -> caf::result<std::string> {
       auto& st = self->state;
       roll_period(st.usage, static_cast<std::int64_t>(std::time(nullptr)));

@@ -42,6 +42,10 @@ struct tenant_options {
   rate_limit anonymous_limit{30, 60};
   /// quota.requests-per-month (0: none); a tenant's `limits.requests_per_month` overrides it.
   std::uint64_t quota = 0;
+  /// idempotency.ttl-s: how long a kept response can be replayed.
+  std::uint32_t idempotency_ttl_s = 86400;
+  /// How long a claimed key stays in flight if its request never finishes (a crash).
+  std::uint32_t idempotency_lease_s = 60;
   /// A session actor with nothing to do for this long stops.
   caf::timespan session_idle = std::chrono::seconds{60};
 };

@@ -4,6 +4,7 @@
 #include "http/body.hpp"
 #include "http/query.hpp"
 #include "protocol/auth.hpp"
+#include "protocol/crypto.hpp"
 #include "protocol/directory.hpp"
 #include "protocol/error.hpp"
 #include "protocol/request_id.hpp"
@@ -123,6 +124,102 @@ void call_auth(caf::actor_system& sys, std::string op, const request& req,
   call_service(sys, protocol::auth_key, std::move(op), req, ctx, reply, input.dump(), paged);
 }
 
+// -- idempotency keys (API.md "Idempotency", docs/idempotency.md) -------------------------------
+
+bool valid_idempotency_key(std::string_view key) {
+  return !key.empty() && key.size() <= 255
+         && std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+void ask_idempotency(caf::actor_system& sys, const std::string& tenant,
+                     protocol::idempotency_call call,
+                     std::function<void(caf::expected<protocol::idempotency_answer>)> then) {
+  auto dir = sys.registry().get<protocol::directory_actor>(protocol::directory_key);
+  ask<protocol::idempotency_answer>(sys, dir, ask_timeout, std::move(then),
+                                    protocol::idempotency_atom_v, tenant, std::move(call));
+}
+
+// What is kept of a response: its body, media type and the headers a replay must repeat.
+std::string kept(const response& r) {
+  json headers = json::array();
+  for (const auto& [name, value] : r.headers) {
+    if (iequals(name, "Location") || iequals(name, "ETag")) {
+      headers.push_back({name, value});
+    }
+  }
+  return json{{"body", r.body}, {"content_type", r.content_type}, {"headers", headers}}.dump();
+}
+
+response replayed(int status, const std::string& text) {
+  auto stored = json::parse(text, nullptr, false);
+  response res;
+  res.status = status;
+  if (stored.is_object()) {
+    res.body = stored.value("body", std::string{});
+    res.content_type = stored.value("content_type", std::string{});
+    for (const auto& h : stored.value("headers", json::array())) {
+      if (h.is_array() && h.size() == 2 && h[0].is_string() && h[1].is_string()) {
+        res.headers.emplace_back(h[0].get<std::string>(), h[1].get<std::string>());
+      }
+    }
+  }
+  res.headers.emplace_back("Idempotent-Replayed", "true");
+  return res;
+}
+
+// Runs `inner` at most once per (tenant, principal, key): the first use runs it and keeps
+// its answer (unless a 5xx), a repeat replays it, a concurrent one is 409, another body 422.
+void idempotent(caf::actor_system& sys, const request& req, const request_context& ctx,
+                const reply_fn& reply, const handler_fn& inner, std::string key) {
+  protocol::idempotency_call call;
+  call.op = "claim";
+  call.principal = ctx.who.type == "admin" ? std::string{"admin"} : ctx.who.type + ":" + ctx.who.id;
+  call.key = std::move(key);
+  call.fingerprint = protocol::crypto::sha256(std::string{to_string(req.method)} + " " + req.path
+                                              + "\n" + protocol::crypto::sha256(req.body));
+  auto* system = &sys;
+  ask_idempotency(
+    sys, ctx.tenant_id, call,
+    [system, req, ctx, reply, inner, call](caf::expected<protocol::idempotency_answer> claim) {
+      if (!claim) {
+        auto res = problem_response(errc::service_unavailable, req, ctx);
+        res.headers.emplace_back("Retry-After", "1");
+        reply(std::move(res));
+        return;
+      }
+      if (claim->outcome == "replay") {
+        reply(replayed(claim->status, claim->response));
+        return;
+      }
+      if (claim->outcome == "in_flight") {
+        auto res = problem_response(errc::idempotency_in_flight, req, ctx,
+                                    "a request with this Idempotency-Key is still running");
+        res.headers.emplace_back("Retry-After", "1");
+        reply(std::move(res));
+        return;
+      }
+      if (claim->outcome == "mismatch") {
+        reply(problem_response(errc::idempotency_key_reuse, req, ctx,
+                               "this Idempotency-Key was used with another request"));
+        return;
+      }
+      // Claimed: run the request, keep its answer before the client hears it.
+      inner(req, ctx, [system, ctx, reply, call](response r) mutable {
+        auto next = call;
+        next.op = r.status >= 500 || r.stream ? "release" : "complete";
+        next.status = r.status;
+        if (next.op == "complete") {
+          next.response = kept(r);
+        }
+        ask_idempotency(
+          *system, ctx.tenant_id, std::move(next),
+          [reply, r = std::move(r)](caf::expected<protocol::idempotency_answer>) mutable {
+            reply(std::move(r));
+          });
+      });
+    });
+}
+
 } // namespace
 
 void call_service(caf::actor_system& sys, caf::atom_value service, std::string op,
@@ -239,6 +336,21 @@ handler_fn guarded(const services& svc, std::string permission, handler_fn inner
       }
       reply(with_permission(errc::forbidden, req, ctx, "the credential lacks " + needed, needed));
       return;
+    }
+    if (req.method == verb::post || req.method == verb::put || req.method == verb::patch
+        || req.method == verb::del) {
+      const auto key = req.header("Idempotency-Key");
+      if (key.data() != nullptr) { // sent (an empty value too: that is refused below)
+        if (!valid_idempotency_key(key)) {
+          reply(problem_response(errc::bad_request, req, ctx,
+                                 "Idempotency-Key must be 1 to 255 visible ASCII characters"));
+          return;
+        }
+        if (sys != nullptr) {
+          idempotent(*sys, req, ctx, reply, inner, std::string{key});
+          return;
+        }
+      }
     }
     inner(req, ctx, reply);
   };
