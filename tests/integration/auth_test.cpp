@@ -7,7 +7,9 @@
 #include "protocol/crypto.hpp"
 #include "protocol/jwt.hpp"
 #include "protocol/request_id.hpp"
+#include "storage/idempotency.hpp"
 #include "storage/roles.hpp"
+#include "storage/usage.hpp"
 
 #include "tests/support/tenancy_fixture.hpp"
 
@@ -332,6 +334,94 @@ CAF_TEST(custom roles belong to their tenant and a forced delete unassigns them)
   });
   CAF_REQUIRE(lead);
   CAF_CHECK(*lead);
+}
+
+CAF_TEST(an idempotency key is claimed once released on failure and expires) {
+  using outcome = storage::idempotency_claim::outcome;
+  auto claim = [this](std::string key, std::string fingerprint, std::uint32_t ttl) {
+    return on_pool<storage::idempotency_claim>(
+      alpha_id, [key, fingerprint, ttl](storage::pg_transaction& tx) {
+        storage::idempotency_repository repo{tx};
+        return repo.claim("user:u", key, fingerprint, 60, ttl);
+      });
+  };
+  auto step = [this](std::function<caf::error(storage::idempotency_repository&)> f) {
+    return on_pool<bool>(alpha_id, [f](storage::pg_transaction& tx) -> caf::expected<bool> {
+      storage::idempotency_repository repo{tx};
+      if (auto err = f(repo)) {
+        return err;
+      }
+      return true;
+    });
+  };
+  const auto fp = protocol::crypto::sha256("POST /v1/roles");
+  auto first = claim("k1", fp, 3600);
+  CAF_REQUIRE(first);
+  CAF_CHECK(first->result == outcome::claimed);
+  auto again = claim("k1", fp, 3600);
+  CAF_REQUIRE(again);
+  CAF_CHECK(again->result == outcome::in_flight);
+  auto other = claim("k1", protocol::crypto::sha256("other"), 3600);
+  CAF_REQUIRE(other);
+  CAF_CHECK(other->result == outcome::mismatch);
+  // Beta's key of the same name is its own.
+  auto beta = on_pool<storage::idempotency_claim>(beta_id, [fp](storage::pg_transaction& tx) {
+    storage::idempotency_repository repo{tx};
+    return repo.claim("user:u", "k1", fp, 60, 3600);
+  });
+  CAF_REQUIRE(beta);
+  CAF_CHECK(beta->result == outcome::claimed);
+  // Kept: replayed with its status and response.
+  CAF_REQUIRE(step([](storage::idempotency_repository& repo) {
+    return repo.complete("user:u", "k1", 201, R"({"body":"{}"})", 3600);
+  }));
+  auto replay = claim("k1", fp, 3600);
+  CAF_REQUIRE(replay);
+  CAF_CHECK(replay->result == outcome::replay);
+  CAF_CHECK_EQUAL(replay->status, 201);
+  const auto kept = nlohmann::json::parse(replay->response, nullptr, false);
+  CAF_CHECK_EQUAL(kept.value("body", std::string{}), "{}");
+  // A 5xx releases the key: the next use runs again.
+  CAF_REQUIRE(claim("k2", fp, 3600));
+  CAF_REQUIRE(
+    step([](storage::idempotency_repository& repo) { return repo.release("user:u", "k2"); }));
+  auto rerun = claim("k2", fp, 3600);
+  CAF_REQUIRE(rerun);
+  CAF_CHECK(rerun->result == outcome::claimed);
+  // An expired record is gone for the purge and overwritten by a new use.
+  CAF_REQUIRE(claim("k3", fp, 0));
+  CAF_REQUIRE(step([](storage::idempotency_repository& repo) {
+    return repo.complete("user:u", "k3", 200, "{}", 0);
+  }));
+  auto purged = on_pool<std::uint64_t>(alpha_id, [](storage::pg_transaction& tx) {
+    storage::idempotency_repository repo{tx};
+    return repo.purge();
+  });
+  CAF_REQUIRE(purged);
+  CAF_CHECK_EQUAL(*purged, 1u);
+  auto fresh = claim("k3", fp, 3600);
+  CAF_REQUIRE(fresh);
+  CAF_CHECK(fresh->result == outcome::claimed);
+}
+
+CAF_TEST(usage counts add up per tenant and period) {
+  auto add = [this](const char* tenant, std::string period, std::uint64_t n) {
+    return on_pool<std::uint64_t>(std::string{tenant}, [period, n](storage::pg_transaction& tx) {
+      storage::usage_repository repo{tx};
+      return repo.add(period, n);
+    });
+  };
+  CAF_CHECK_EQUAL(add(alpha_id, "2026-11", 5), 5u);
+  CAF_CHECK_EQUAL(add(alpha_id, "2026-11", 7), 12u);
+  CAF_CHECK_EQUAL(add(alpha_id, "2026-12", 1), 1u);
+  CAF_CHECK_EQUAL(add(beta_id, "2026-11", 2), 2u); // beta's own row
+  CAF_CHECK_EQUAL(add(alpha_id, "2026-11", 0), 12u);
+  auto bytes = on_pool<std::uint64_t>(std::string{alpha_id}, [](storage::pg_transaction& tx) {
+    storage::usage_repository repo{tx};
+    return repo.storage_bytes();
+  });
+  CAF_REQUIRE(bytes);
+  CAF_CHECK_GREATER(*bytes, 0u); // the fixture's user and session
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
