@@ -65,6 +65,18 @@ caf::expected<std::vector<role_row>> role_repository::all() {
   return out;
 }
 
+caf::expected<protocol::role_catalog> role_repository::catalog() {
+  auto rows = all();
+  if (!rows) {
+    return std::move(rows.error());
+  }
+  protocol::role_catalog out;
+  for (auto& r : *rows) {
+    out[r.name] = {std::move(r.permissions), std::move(r.inherits)};
+  }
+  return out;
+}
+
 caf::expected<std::optional<role_row>> role_repository::find(const std::string& name) {
   auto rows = tx_.execute(find_sql, {name});
   if (!rows) {

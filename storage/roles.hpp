@@ -2,6 +2,7 @@
 
 // Custom roles (migrations/0004_rbac.sql, docs/rbac.md).
 
+#include "protocol/principal.hpp"
 #include "storage/db.hpp"
 
 #include <caf/expected.hpp>
@@ -28,6 +29,8 @@ public:
 
   /// Every custom role, by name.
   [[nodiscard]] caf::expected<std::vector<role_row>> all();
+  /// Every custom role as the catalogue effective permissions are computed with.
+  [[nodiscard]] caf::expected<protocol::role_catalog> catalog();
   [[nodiscard]] caf::expected<std::optional<role_row>> find(const std::string& name);
   /// A taken name is `conflict`.
   [[nodiscard]] caf::expected<role_row> insert(const std::string& name,

@@ -982,11 +982,7 @@ protocol::auth_actor::behavior_type auth_service(auth_pointer self, auth_service
   return {
     [self](protocol::auth_atom, protocol::auth_call& call) -> caf::result<protocol::auth_reply> {
       auto rp = self->make_response_promise<protocol::auth_reply>();
-      auto in = json::parse(call.input.empty() ? std::string{"{}"} : call.input, nullptr, false);
-      if (!in.is_object()) {
-        return caf::make_error(errc::internal, "auth input is not a JSON object");
-      }
-      try {
+      return kit::serve(rp, call, [self, &call, rp](const json& in) {
         const auto& op = call.op;
         if (op == "signup") {
           signup(self, call, in, rp);
@@ -1017,13 +1013,10 @@ protocol::auth_actor::behavior_type auth_service(auth_pointer self, auth_service
         } else if (op == "revoke_api_key") {
           revoke_api_key(self, call, in, rp);
         } else {
-          return caf::make_error(errc::internal, "unknown auth operation");
+          return false;
         }
-      } catch (const json::exception& e) {
-        // The HTTP layer validated the input: a missing member here is our bug.
-        return caf::make_error(errc::internal, std::string{"auth input: "} + e.what());
-      }
-      return rp;
+        return true;
+      });
     },
     [self](protocol::resolve_atom, const protocol::credential& c) -> caf::result<std::string> {
       if (c.kind != "api_key") {

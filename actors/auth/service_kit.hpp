@@ -13,6 +13,7 @@
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/typed_response_promise.hpp>
+#include <nlohmann/json.hpp>
 
 #include <any>
 #include <chrono>
@@ -47,6 +48,28 @@ caf::error missing_permission(std::string permission, std::string detail);
 /// `conflict_detail` for a storage conflict), anything else as the error itself (the HTTP
 /// layer answers 5xx without details).
 void fail(reply_promise& rp, const caf::error& err, const std::string& conflict_detail = {});
+
+/// Parses `call.input` (a JSON object) and hands it to `dispatch`, which starts the operation
+/// `call.op` (answering through `rp`) and returns false for an unknown one. A malformed input
+/// or an unknown operation is `internal`: the HTTP layer validated the request, so either is
+/// our bug.
+template <class Dispatch>
+caf::result<protocol::auth_reply> serve(reply_promise rp, const protocol::auth_call& call,
+                                        Dispatch dispatch) {
+  auto in
+    = nlohmann::json::parse(call.input.empty() ? std::string{"{}"} : call.input, nullptr, false);
+  if (!in.is_object()) {
+    return caf::make_error(protocol::errc::internal, "service input is not a JSON object");
+  }
+  try {
+    if (!dispatch(in)) {
+      return caf::make_error(protocol::errc::internal, "unknown operation " + call.op);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return caf::make_error(protocol::errc::internal, std::string{"service input: "} + e.what());
+  }
+  return rp;
+}
 
 template <class Self>
 protocol::directory_actor directory(Self self) {

@@ -310,15 +310,7 @@ user_state user_state_of(const storage::user_row& row, const protocol::role_cata
 // The tenant's custom roles (the effective permissions of users depend on them).
 caf::expected<protocol::role_catalog> load_roles(storage::pg_transaction& tx) {
   storage::role_repository repo{tx};
-  auto rows = repo.all();
-  if (!rows) {
-    return std::move(rows.error());
-  }
-  protocol::role_catalog catalog;
-  for (auto& r : *rows) {
-    catalog[r.name] = {std::move(r.permissions), std::move(r.inherits)};
-  }
-  return catalog;
+  return repo.catalog();
 }
 
 // The catalog to compute permissions with after a load: the one loaded with it (kept if no

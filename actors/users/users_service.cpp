@@ -58,15 +58,7 @@ json builtin_role_json(const std::string& name) {
 
 caf::expected<protocol::role_catalog> catalog_of(storage::pg_transaction& tx) {
   storage::role_repository repo{tx};
-  auto rows = repo.all();
-  if (!rows) {
-    return std::move(rows.error());
-  }
-  protocol::role_catalog catalog;
-  for (auto& r : *rows) {
-    catalog[r.name] = {std::move(r.permissions), std::move(r.inherits)};
-  }
-  return catalog;
+  return repo.catalog();
 }
 
 // Nobody grants what they lack (docs/rbac.md "Escalation guards").
@@ -507,11 +499,7 @@ users_service(users_pointer self, std::shared_ptr<const storage::audit_secrets> 
   return {
     [self](protocol::auth_atom, protocol::auth_call& call) -> caf::result<protocol::auth_reply> {
       auto rp = self->make_response_promise<protocol::auth_reply>();
-      auto in = json::parse(call.input.empty() ? std::string{"{}"} : call.input, nullptr, false);
-      if (!in.is_object()) {
-        return caf::make_error(errc::internal, "users input is not a JSON object");
-      }
-      try {
+      return kit::serve(rp, call, [self, &call, rp](const json& in) {
         const auto& op = call.op;
         if (op == "users") {
           list_users(self, call, in, rp);
@@ -532,12 +520,10 @@ users_service(users_pointer self, std::shared_ptr<const storage::audit_secrets> 
         } else if (op == "delete_role") {
           delete_role(self, call, in, rp);
         } else {
-          return caf::make_error(errc::internal, "unknown users operation");
+          return false;
         }
-      } catch (const json::exception& e) {
-        return caf::make_error(errc::internal, std::string{"users input: "} + e.what());
-      }
-      return rp;
+        return true;
+      });
     },
   };
 }
