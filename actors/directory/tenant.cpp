@@ -372,9 +372,10 @@ protocol::authenticated as_key(protocol::authenticated out, const api_key_state&
   return out;
 }
 
-// Runs a read on the pool for the tenant and hands its value (or error) to `then`.
+// Runs `body` as one unit of work of the tenant on the pool (outside the audit chain) and hands
+// its value (or error) to `then`, on this actor.
 template <class T, class Body, class Then>
-void read_for_auth(tenant_pointer self, Body body, Then then) {
+void on_pool(tenant_pointer self, Body body, Then then) {
   auto pool = pool_of(self);
   if (!pool) {
     then(caf::expected<T>{caf::make_error(protocol::errc::service_unavailable, "pool away")});
@@ -482,7 +483,7 @@ void authenticate_jwt(tenant_pointer self, const std::string& token,
     return;
   }
   const auto epoch = st.auth->epoch();
-  read_for_auth<session_and_user>(
+  on_pool<session_and_user>(
     self,
     [sid = claims.sid, sub = claims.sub,
      need_roles = !st.roles](storage::pg_transaction& tx) -> caf::expected<session_and_user> {
@@ -557,7 +558,7 @@ void authenticate_key(tenant_pointer self, const std::string& token,
     }
   }
   const auto epoch = st.auth->epoch();
-  read_for_auth<key_and_creator>(
+  on_pool<key_and_creator>(
     self,
     [digest,
      need_roles = !st.roles](storage::pg_transaction& tx) -> caf::expected<key_and_creator> {
@@ -728,26 +729,13 @@ void flush_usage(tenant_pointer self) {
 // Runs one idempotency statement for the tenant and hands its value to `then`.
 template <class T, class Body, class Then>
 void idempotency_work(tenant_pointer self, Body body, Then then) {
-  auto pool = pool_of(self);
-  if (!pool) {
-    then(caf::expected<T>{caf::make_error(protocol::errc::service_unavailable, "pool away")});
-    return;
-  }
-  storage::db_work work{self->state.record.id,
-                        [body](storage::pg_transaction& tx) -> caf::expected<std::any> {
-                          storage::idempotency_repository repo{tx};
-                          caf::expected<T> value = body(repo);
-                          if (!value) {
-                            return std::move(value.error());
-                          }
-                          return std::any{std::move(*value)};
-                        }};
-  self->request(pool, self->state.options.db_timeout, protocol::run_atom_v, std::move(work))
-    .then(
-      [then](storage::db_reply& r) mutable {
-        then(caf::expected<T>{std::any_cast<T>(std::move(r.value))});
-      },
-      [then](caf::error& err) mutable { then(caf::expected<T>{std::move(err)}); });
+  on_pool<T>(
+    self,
+    [body](storage::pg_transaction& tx) {
+      storage::idempotency_repository repo{tx};
+      return caf::expected<T>{body(repo)};
+    },
+    std::move(then));
 }
 
 // Expired records go at most once a minute, while the tenant is busy.
