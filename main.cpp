@@ -11,6 +11,8 @@
 #include "actors/supervisor/supervisor.hpp"
 #include "actors/tenants/tenants_service.hpp"
 #include "actors/users/users_service.hpp"
+#include "actors/webhooks/dispatcher.hpp"
+#include "actors/webhooks/webhooks_service.hpp"
 #include "config/settings.hpp"
 #include "http/front.hpp"
 #include "http/routes/admin.hpp"
@@ -315,6 +317,17 @@ int listen_or_log(const config::settings& cfg) {
   return listen_fd;
 }
 
+// Registers what `spawn` started under `key` before the next child starts: actors register
+// themselves only once first scheduled, and the HTTP front must find every service at once.
+template <class Spawn>
+std::function<caf::actor(caf::local_actor*)> registered(caf::atom_value key, Spawn spawn) {
+  return [key, spawn](caf::local_actor* self) {
+    auto started = caf::actor_cast<caf::actor>(spawn(self));
+    self->system().registry().put(key, started);
+    return started;
+  };
+}
+
 int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>& tls,
           const database_endpoints& database, int listen_fd, const std::string& admin_token,
           const std::string& key_encryption_key) {
@@ -353,15 +366,16 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   front.log = protocol::make_logger("http");
 
   std::vector<actors::child_spec> children;
-  children.push_back({"metrics", [metrics](caf::local_actor* self) {
-                        return caf::actor_cast<caf::actor>(actors::spawn_metrics(self, metrics));
-                      }});
+  children.push_back(
+    {"metrics", registered(protocol::metrics_key, [metrics](caf::local_actor* self) {
+       return caf::actor_cast<caf::actor>(actors::spawn_metrics(self, metrics));
+     })});
   storage::db_pool_options pool;
   pool.conninfo = database.app_conninfo;
   pool.size = cfg.database_pool_size;
-  children.push_back({"db_pool", [pool](caf::local_actor* self) {
+  children.push_back({"db_pool", registered(protocol::db_pool_key, [pool](caf::local_actor* self) {
                         return caf::actor_cast<caf::actor>(storage::spawn_db_pool(self, pool));
-                      }});
+                      })});
   actors::argon2_params argon2;
   argon2.memory_kib = cfg.auth_argon2_memory_kib;
   argon2.iterations = cfg.auth_argon2_iterations;
@@ -380,9 +394,10 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
     = protocol::crypto::hkdf_sha256(key_encryption_key, "troupe", "signing key sealing v1", 32);
   keys.rotation_s = static_cast<std::int64_t>(cfg.auth_key_rotation_days) * 86400;
   keys.access_ttl_s = cfg.auth_access_ttl_s;
-  children.push_back({"key_manager", [keys](caf::local_actor* self) {
-                        return caf::actor_cast<caf::actor>(actors::spawn_key_manager(self, keys));
-                      }});
+  children.push_back(
+    {"key_manager", registered(protocol::key_manager_key, [keys](caf::local_actor* self) {
+       return caf::actor_cast<caf::actor>(actors::spawn_key_manager(self, keys));
+     })});
   actors::auth_service_options auth;
   auth.keys = ring;
   auth.issuer = cfg.auth_issuer;
@@ -392,21 +407,22 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
     = protocol::crypto::hkdf_sha256(key_encryption_key, "troupe", "totp secret sealing v1", 32);
   // Computed once here (one argon2 run at start), never on an actor's thread.
   auth.dummy_hash = actors::dummy_hash(argon2);
-  children.push_back({"auth", [auth](caf::local_actor* self) {
+  children.push_back({"auth", registered(protocol::auth_key, [auth](caf::local_actor* self) {
                         return caf::actor_cast<caf::actor>(actors::spawn_auth_service(self, auth));
-                      }});
+                      })});
   auto audit = storage::audit_secrets::derive(key_encryption_key);
-  children.push_back({"tenants", [audit, metrics](caf::local_actor* self) {
-                        return caf::actor_cast<caf::actor>(
-                          actors::spawn_tenants_service(self, audit, metrics));
-                      }});
-  children.push_back({"users", [audit](caf::local_actor* self) {
+  children.push_back(
+    {"tenants", registered(protocol::tenants_key, [audit, metrics](caf::local_actor* self) {
+       return caf::actor_cast<caf::actor>(actors::spawn_tenants_service(self, audit, metrics));
+     })});
+  children.push_back({"users", registered(protocol::users_key, [audit](caf::local_actor* self) {
                         return caf::actor_cast<caf::actor>(
                           actors::spawn_users_service(self, audit));
-                      }});
-  children.push_back({"audit_reader", [audit](caf::local_actor* self) {
-                        return caf::actor_cast<caf::actor>(actors::spawn_audit_reader(self, audit));
-                      }});
+                      })});
+  children.push_back(
+    {"audit_reader", registered(protocol::audit_reader_key, [audit](caf::local_actor* self) {
+       return caf::actor_cast<caf::actor>(actors::spawn_audit_reader(self, audit));
+     })});
   actors::audit_pruner_options pruner;
   pruner.owner_conninfo = database.owner_conninfo;
   pruner.retention_days = cfg.audit_retention_days;
@@ -415,6 +431,29 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
                         return caf::actor_cast<caf::actor>(
                           actors::spawn_audit_pruner(self, pruner));
                       }});
+  // Events and webhooks: the service answers /v1 calls, the dispatcher delivers.
+  const auto webhook_seal_key
+    = protocol::crypto::hkdf_sha256(key_encryption_key, "troupe", "webhook secret sealing v1", 32);
+  actors::webhooks_service_options webhooks;
+  webhooks.seal_key = webhook_seal_key;
+  webhooks.allow_private_targets = cfg.webhooks_allow_private_targets;
+  children.push_back(
+    {"webhooks_service", registered(protocol::webhooks_key, [webhooks](caf::local_actor* self) {
+       return caf::actor_cast<caf::actor>(actors::spawn_webhooks_service(self, webhooks));
+     })});
+  actors::webhook_dispatcher_options dispatcher;
+  dispatcher.node = cfg.cluster_node_id;
+  dispatcher.seal_key = webhook_seal_key;
+  dispatcher.retry_schedule = cfg.webhooks_retry_schedule;
+  dispatcher.timeout = std::chrono::milliseconds{cfg.webhooks_timeout_ms};
+  dispatcher.disable_after = cfg.webhooks_disable_after;
+  dispatcher.allow_private_targets = cfg.webhooks_allow_private_targets;
+  dispatcher.metrics = metrics;
+  children.push_back(
+    {"webhook_dispatcher",
+     registered(actors::webhook_dispatcher_key, [dispatcher](caf::local_actor* self) {
+       return actors::spawn_webhook_dispatcher(self, dispatcher);
+     })});
   actors::directory_options directory;
   directory.idle_timeout = std::chrono::seconds{cfg.tenants_idle_timeout_s};
   directory.metrics = metrics;
@@ -430,15 +469,16 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   directory.tenant.principal_limit = limit_of(cfg.limits_principal);
   directory.tenant.tenant_limit = limit_of(cfg.limits_tenant);
   directory.tenant.anonymous_limit = limit_of(cfg.limits_anonymous);
+  directory.tenant.inbound_limit = limit_of(cfg.limits_inbound);
   directory.tenant.quota = cfg.quota_requests_per_month;
   directory.tenant.idempotency_ttl_s = static_cast<std::uint32_t>(cfg.idempotency_ttl_s);
   directory.loader = [&sys] {
     return sys.registry().get<protocol::tenant_loader_actor>(protocol::tenants_key);
   };
-  children.push_back({"directory", [directory](caf::local_actor* self) {
-                        return caf::actor_cast<caf::actor>(
-                          actors::spawn_directory(self, directory));
-                      }});
+  children.push_back(
+    {"directory", registered(protocol::directory_key, [directory](caf::local_actor* self) {
+       return caf::actor_cast<caf::actor>(actors::spawn_directory(self, directory));
+     })});
   children.push_back({"http_front", [front](caf::local_actor* self) {
                         return http::spawn_http_front(self, front);
                       }});
@@ -493,6 +533,8 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   sys.registry().erase(protocol::hasher_key);
   sys.registry().erase(protocol::tenants_key);
   sys.registry().erase(protocol::directory_key);
+  sys.registry().erase(protocol::webhooks_key);
+  sys.registry().erase(actors::webhook_dispatcher_key);
   close_listener();
   if (reason && reason != caf::exit_reason::user_shutdown) {
     log->error(protocol::event("node supervisor gave up").add("reason", sys.render(reason)).str());

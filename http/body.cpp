@@ -92,9 +92,13 @@ response validator::problem(const request& req, const request_context& ctx) cons
 }
 
 std::optional<json> page_query(const request& req, const request_context& ctx,
-                               const reply_fn& reply) {
+                               const reply_fn& reply, const std::set<std::string>& extra,
+                               bool uuid_cursor) {
   std::string error;
-  auto params = parse_query(req.query, {"limit", "cursor"}, error);
+  auto allowed = extra;
+  allowed.insert("limit");
+  allowed.insert("cursor");
+  auto params = parse_query(req.query, allowed, error);
   if (!params) {
     reply(problem_response(protocol::errc::bad_request, req, ctx, error));
     return std::nullopt;
@@ -108,11 +112,16 @@ std::optional<json> page_query(const request& req, const request_context& ctx,
   json out{{"limit", *limit}};
   if (auto cursor = params->find("cursor"); cursor != params->end()) {
     auto id = decode_cursor(cursor->second);
-    if (!id || !protocol::is_uuid(*id)) {
+    if (!id || (uuid_cursor ? !protocol::is_uuid(*id) : id->empty())) {
       reply(problem_response(protocol::errc::bad_request, req, ctx, "invalid cursor"));
       return std::nullopt;
     }
     out["cursor"] = *id;
+  }
+  for (const auto& name : extra) {
+    if (auto p = params->find(name); p != params->end()) {
+      out[name] = p->second;
+    }
   }
   return out;
 }

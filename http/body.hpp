@@ -28,10 +28,13 @@ std::optional<nlohmann::json> json_object_body(const request& req, const request
 /// controls, at most 254 bytes).
 bool valid_email(const std::string& email);
 
-/// `limit` (1–200, default 50) and the decoded `cursor` (a UUID) of a list's query, as
-/// `{"limit":n,"cursor":"…"}`; nullopt after answering 400 `bad-request`.
+/// `limit` (1–200, default 50) and the decoded `cursor` (a UUID, or any non-empty text
+/// without `uuid_cursor`) of a list's query, plus the parameters named in `extra` as given,
+/// as `{"limit":n,"cursor":"…",…}`; nullopt after answering 400 `bad-request`.
 std::optional<nlohmann::json> page_query(const request& req, const request_context& ctx,
-                                         const reply_fn& reply);
+                                         const reply_fn& reply,
+                                         const std::set<std::string>& extra = {},
+                                         bool uuid_cursor = true);
 
 /// Collects field errors, then answers 400 validation-failed if there were any.
 class validator {

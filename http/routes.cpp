@@ -6,6 +6,7 @@
 #include "http/routes/platform.hpp"
 #include "http/routes/usage.hpp"
 #include "http/routes/users.hpp"
+#include "http/routes/webhooks.hpp"
 
 namespace troupe::http {
 
@@ -85,6 +86,37 @@ std::shared_ptr<router> make_router(const services& svc) {
          "every audit entry, oldest first, as streamed NDJSON");
   tenant(verb::get, "/v1/usage", "tenant:admin", routes::usage(svc),
          "this month's requests, the quota and the stored bytes");
+  // Events and webhooks (API.md "Events and outbound webhooks", "Inbound webhooks").
+  tenant(verb::post, "/v1/events", "events:publish", routes::publish_event(svc),
+         "publish an event");
+  tenant(verb::get, "/v1/webhooks/event-types", "webhooks:read", routes::list_event_types(svc),
+         "built-in and registered event types");
+  tenant(verb::post, "/v1/webhooks/event-types", "webhooks:write", routes::create_event_type(svc),
+         "register an event type");
+  tenant(verb::get, "/v1/webhooks/endpoints", "webhooks:read", routes::list_endpoints(svc),
+         "webhook endpoints");
+  tenant(verb::post, "/v1/webhooks/endpoints", "webhooks:write", routes::create_endpoint(svc),
+         "create a webhook endpoint");
+  tenant(verb::get, "/v1/webhooks/endpoints/{id}", "webhooks:read", routes::get_endpoint(svc),
+         "a webhook endpoint");
+  tenant(verb::patch, "/v1/webhooks/endpoints/{id}", "webhooks:write", routes::update_endpoint(svc),
+         "change a webhook endpoint");
+  tenant(verb::del, "/v1/webhooks/endpoints/{id}", "webhooks:write", routes::delete_endpoint(svc),
+         "delete a webhook endpoint");
+  tenant(verb::post, "/v1/webhooks/endpoints/{id}/rotate-secret", "webhooks:write",
+         routes::rotate_endpoint_secret(svc), "rotate an endpoint's signing secret");
+  tenant(verb::get, "/v1/webhooks/endpoints/{id}/deliveries", "webhooks:read",
+         routes::list_deliveries(svc), "an endpoint's deliveries");
+  tenant(verb::get, "/v1/webhooks/deliveries/{id}", "webhooks:read", routes::get_delivery(svc),
+         "a delivery and its attempts");
+  tenant(verb::post, "/v1/webhooks/deliveries/{id}/retry", "webhooks:write",
+         routes::retry_delivery(svc), "attempt a delivery again now");
+  tenant(verb::put, "/v1/inbound/sources/{source}", "tenant:admin", routes::put_inbound_source(svc),
+         "configure an inbound webhook source");
+  tenant(verb::get, "/v1/inbound/events", "webhooks:read", routes::list_inbound_events(svc),
+         "received inbound webhooks");
+  tenant(verb::post, "/v1/inbound/{source}", "public", routes::receive_inbound(svc),
+         "receive a signed inbound webhook");
   return r;
 }
 

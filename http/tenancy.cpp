@@ -179,6 +179,21 @@ void authenticate(caf::actor_system& sys, std::string key, protocol::credential 
                  std::move(answer));
 }
 
+// POST /v1/inbound/{source} without a credential: the source names its rate-limit bucket.
+void mark_inbound(const request& req, protocol::credential& c) {
+  constexpr std::string_view prefix = "/v1/inbound/";
+  if (req.method != verb::post || req.path.size() <= prefix.size()
+      || req.path.compare(0, prefix.size(), prefix) != 0) {
+    return;
+  }
+  auto source = std::string_view{req.path}.substr(prefix.size());
+  if (source.size() > 64 || source.find('/') != std::string_view::npos) {
+    return;
+  }
+  c.kind = "inbound";
+  c.token = std::string{source};
+}
+
 } // namespace
 
 tenant_resolver directory_resolver(caf::actor_system& sys, std::string base_domain,
@@ -188,6 +203,9 @@ tenant_resolver directory_resolver(caf::actor_system& sys, std::string base_doma
            const request& req, const std::function<void(tenant_resolution)>& done) {
     auto c = credential_of(req, admin_digest);
     c.ip = req.remote;
+    if (c.kind.empty()) {
+      mark_inbound(req, c);
+    }
     if (auto key = tenant_key(req, base_domain)) {
       authenticate(*system, std::move(*key), std::move(c), false, done);
       return;

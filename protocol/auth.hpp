@@ -152,6 +152,9 @@ using users_actor = caf::typed_actor<caf::replies_to<auth_atom, auth_call>::with
 
 inline constexpr caf::atom_value users_key = caf::atom("users");
 
+/// The events and webhooks service (actors/webhooks/webhooks_service): the same interface.
+inline constexpr caf::atom_value webhooks_key = caf::atom("hooks");
+
 /// The key manager: `jwks_atom` answers the JWKS document (RFC 7517) as JSON text;
 /// `get_atom` answers the kid that signs, as soon as there is one (right after start the
 /// keys may still be loading).

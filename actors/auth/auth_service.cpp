@@ -3,6 +3,7 @@
 #include "actors/auth/key_ring.hpp"
 #include "actors/auth/password_hasher.hpp"
 #include "actors/auth/service_kit.hpp"
+#include "actors/webhooks/dispatcher.hpp"
 #include "protocol/actors.hpp"
 #include "protocol/crypto.hpp"
 #include "protocol/directory.hpp"
@@ -13,6 +14,7 @@
 #include "protocol/totp.hpp"
 #include "storage/auth.hpp"
 #include "storage/db.hpp"
+#include "storage/webhooks.hpp"
 
 #include <caf/actor_registry.hpp>
 #include <caf/actor_system.hpp>
@@ -247,11 +249,12 @@ void signup(auth_pointer self, const protocol::auth_call& call, const json& in, 
         fail(rp, hash.error());
         return;
       }
-      audited<storage::user_row>(
+      kit::audited_tx<storage::user_row>(
         self, call, "user.created",
         [email, display_name,
-         hash = *hash](storage::auth_repository& repo,
+         hash = *hash](storage::pg_transaction& tx,
                        protocol::audit_change& change) -> caf::expected<storage::user_row> {
+          storage::auth_repository repo{tx};
           auto user
             = repo.insert_user(protocol::new_uuid_v7(), email, hash, display_name, {"member"});
           if (user) {
@@ -260,14 +263,21 @@ void signup(auth_pointer self, const protocol::auth_call& call, const json& in, 
             change.actor_type = "user";
             change.actor_id = user->id;
             change.after = json::parse(storage::user_json(*user));
+            // The platform event, in the same transaction (docs/webhooks.md).
+            auto event = storage::webhook_repository{tx}.publish(
+              "user.created", json{{"user", change.after}}.dump());
+            if (!event) {
+              return std::move(event.error());
+            }
           }
           return user;
         },
-        [rp](caf::expected<storage::user_row> user) mutable {
+        [self, rp](caf::expected<storage::user_row> user) mutable {
           if (!user) {
             fail(rp, user.error(), "a user with this email exists");
             return;
           }
+          poke_webhook_dispatcher(self->system());
           rp.deliver(ok(201, json{{"user", json::parse(storage::user_json(*user))}}.dump(),
                         "/v1/users/" + user->id));
         });

@@ -84,6 +84,7 @@ struct tenant_state {
   rate_limit principal_limit;
   rate_limit tenant_limit;
   rate_limit anonymous_limit;
+  rate_limit inbound_limit;
   std::optional<rate_limiter> limiter;
   struct denial_log {
     caf::actor_clock::time_point last_audit;
@@ -627,6 +628,7 @@ void load_limits(tenant_pointer self) {
   st.principal_limit = st.options.principal_limit;
   st.tenant_limit = st.options.tenant_limit;
   st.anonymous_limit = st.options.anonymous_limit;
+  st.inbound_limit = st.options.inbound_limit;
   auto limits
     = nlohmann::json::parse(st.record.limits.empty() ? "{}" : st.record.limits, nullptr, false);
   if (!limits.is_object()) {
@@ -642,6 +644,7 @@ void load_limits(tenant_pointer self) {
   read("principal", st.principal_limit);
   read("tenant", st.tenant_limit);
   read("anonymous", st.anonymous_limit);
+  read("inbound", st.inbound_limit);
   st.quota = st.options.quota;
   if (auto q = limits.find("requests_per_month"); q != limits.end() && q->is_number_unsigned()) {
     st.quota = q->get<std::uint64_t>();
@@ -874,9 +877,18 @@ void limit(tenant_pointer self, protocol::authenticated& out, const protocol::cr
   return;
 #endif
   const bool anonymous = out.who.type == "anonymous";
-  const auto key = anonymous ? "ip:" + c.ip : out.who.type + ":" + out.who.id;
-  auto state = st.limiter->acquire(key, anonymous ? "anonymous" : "principal",
-                                   anonymous ? st.anonymous_limit : st.principal_limit,
+  // An inbound webhook (POST /v1/inbound/{source}) spends from its source's own bucket.
+  const bool inbound = anonymous && c.kind == "inbound";
+  const auto key = inbound     ? "inbound:" + c.token
+                   : anonymous ? "ip:" + c.ip
+                               : out.who.type + ":" + out.who.id;
+  auto state = st.limiter->acquire(key,
+                                   inbound     ? "inbound"
+                                   : anonymous ? "anonymous"
+                                               : "principal",
+                                   inbound     ? st.inbound_limit
+                                   : anonymous ? st.anonymous_limit
+                                               : st.principal_limit,
                                    st.tenant_limit, self->clock().now());
   out.rate = {state.bucket,  state.limit,   state.window_s, state.remaining,
               state.reset_s, state.allowed, false};
@@ -919,7 +931,7 @@ void authenticate(tenant_pointer self, const protocol::credential& c,
   if (c.kind == "admin") {
     out.who.type = "admin";
     out.who.permissions = {"*"};
-  } else if (!c.kind.empty()) {
+  } else if (!c.kind.empty() && c.kind != "inbound") {
     out = refused(std::move(out), protocol::errc::unauthenticated, "unsupported credential");
   }
   done(std::move(out));

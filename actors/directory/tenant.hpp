@@ -40,6 +40,7 @@ struct tenant_options {
   rate_limit principal_limit{600, 60};
   rate_limit tenant_limit{6000, 60};
   rate_limit anonymous_limit{30, 60};
+  rate_limit inbound_limit{6000, 60}; ///< per inbound webhook source
   /// quota.requests-per-month (0: none); a tenant's `limits.requests_per_month` overrides it.
   std::uint64_t quota = 0;
   /// idempotency.ttl-s: how long a kept response can be replayed.

@@ -8,6 +8,7 @@ namespace troupe::actors {
 namespace {
 constexpr std::array<std::string_view, 4> rate_buckets{"principal", "tenant", "anonymous",
                                                        "inbound"};
+constexpr std::array<std::string_view, 3> webhook_outcomes{"succeeded", "retried", "failed"};
 } // namespace
 
 struct metrics_registry::status_counters {
@@ -69,6 +70,14 @@ void metrics_registry::observe_request(std::size_t route_index, std::size_t meth
   series.bucket_counts[bucket].fetch_add(1, std::memory_order_relaxed);
   series.count.fetch_add(1, std::memory_order_relaxed);
   series.sum_ns.fetch_add(static_cast<std::uint64_t>(duration.count()), std::memory_order_relaxed);
+}
+
+void metrics_registry::count_webhook_attempt(std::string_view outcome) {
+  for (std::size_t i = 0; i < webhook_outcomes.size(); ++i) {
+    if (webhook_outcomes[i] == outcome) {
+      webhook_attempts_[i].fetch_add(1, std::memory_order_relaxed);
+    }
+  }
 }
 
 void metrics_registry::count_rate_limited(std::string_view bucket) {
@@ -183,6 +192,12 @@ std::string metrics_registry::render() const {
   for (std::size_t i = 0; i < rate_buckets.size(); ++i) {
     out += "troupe_rate_limited_total{bucket=\"" + std::string{rate_buckets[i]} + "\"} "
            + std::to_string(rate_limited_[i].load(std::memory_order_relaxed)) + "\n";
+  }
+  out += "# HELP troupe_webhook_deliveries_total Webhook delivery attempts by outcome.\n"
+         "# TYPE troupe_webhook_deliveries_total counter\n";
+  for (std::size_t i = 0; i < webhook_outcomes.size(); ++i) {
+    out += "troupe_webhook_deliveries_total{outcome=\"" + std::string{webhook_outcomes[i]} + "\"} "
+           + std::to_string(webhook_attempts_[i].load(std::memory_order_relaxed)) + "\n";
   }
   return out;
 }

@@ -52,6 +52,10 @@ public:
   /// Adds one to `troupe_rate_limited_total{bucket}` (principal, tenant or anonymous).
   void count_rate_limited(std::string_view bucket);
 
+  /// Adds one to `troupe_webhook_deliveries_total{outcome}`: an attempt that `succeeded`, or
+  /// one that `failed` and will be `retried` or has `failed` for good.
+  void count_webhook_attempt(std::string_view outcome);
+
   /// The Prometheus text exposition (format 0.0.4) of every series.
   std::string render() const;
 
@@ -75,6 +79,7 @@ private:
   std::atomic<std::uint64_t> audit_entries_{0};
   std::array<std::atomic<std::uint64_t>, 4>
     rate_limited_{}; // principal, tenant, anonymous, inbound
+  std::array<std::atomic<std::uint64_t>, 3> webhook_attempts_{}; // succeeded, retried, failed
 };
 
 } // namespace troupe::actors

@@ -1,10 +1,12 @@
 #include "actors/users/users_service.hpp"
 
 #include "actors/auth/service_kit.hpp"
+#include "actors/webhooks/dispatcher.hpp"
 #include "protocol/principal.hpp"
 #include "storage/audit.hpp"
 #include "storage/auth.hpp"
 #include "storage/roles.hpp"
+#include "storage/webhooks.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/local_actor.hpp>
@@ -35,6 +37,13 @@ using users_pointer = protocol::users_actor::stateful_pointer<users_state>;
 
 json user_object(const storage::user_row& u) {
   return json::parse(storage::user_json(u));
+}
+
+// Publishes a platform event in the change's transaction (docs/webhooks.md "Platform
+// events"); the dispatcher is poked once the change committed.
+caf::error emit(storage::pg_transaction& tx, const std::string& type, const json& payload) {
+  auto event = storage::webhook_repository{tx}.publish(type, payload.dump());
+  return event ? caf::error{} : std::move(event.error());
 }
 
 json role_json(const std::string& name, const std::vector<std::string>& permissions,
@@ -166,13 +175,17 @@ void update_user(users_pointer self, const protocol::auth_call& call, const json
       change.before = user_object(**before);
       change.after = user_object(**after);
       change.invalidates.push_back("user:" + id);
+      if (auto err = emit(tx, "user.updated", json{{"user", change.after}})) {
+        return err;
+      }
       return std::move(**after);
     },
-    [rp](caf::expected<storage::user_row> user) mutable {
+    [self, rp](caf::expected<storage::user_row> user) mutable {
       if (!user) {
         fail(rp, user.error());
         return;
       }
+      poke_webhook_dispatcher(self->system());
       rp.deliver(ok(200, user_object(*user).dump()));
     });
 }
@@ -224,6 +237,16 @@ void delete_user(users_pointer self, const protocol::auth_call& call, const json
       for (const auto& key : revoked->value_or(std::vector<std::string>{})) {
         change.invalidates.push_back("api_key:" + key);
       }
+      // Erasure: the event names the user without copying their personal data.
+      auto erased = user_object(**user);
+      erased["email"] = nullptr;
+      erased["display_name"] = nullptr;
+      if (auto err = emit(tx, "user.deleted", json{{"user", erased}})) {
+        return err;
+      }
+      if (auto scrubbed = storage::webhook_repository{tx}.scrub_user(id); !scrubbed) {
+        return std::move(scrubbed.error());
+      }
       // Erasure: after this entry is appended (sealed under the user's key, like every
       // earlier one about them), the key goes: their personal data reads "[erased]".
       change.after_append = [id, secrets](storage::pg_transaction& t) -> caf::error {
@@ -233,11 +256,12 @@ void delete_user(users_pointer self, const protocol::auth_call& call, const json
       };
       return true;
     },
-    [rp](caf::expected<bool> done) mutable {
+    [self, rp](caf::expected<bool> done) mutable {
       if (!done) {
         fail(rp, done.error());
         return;
       }
+      poke_webhook_dispatcher(self->system());
       rp.deliver(ok(204));
     });
 }
@@ -421,9 +445,16 @@ void save_role(users_pointer self, const protocol::auth_call& call, const json& 
       change.resource_id = name;
       change.after = role_json(*saved);
       change.invalidates.push_back("roles");
+      if (auto err
+          = emit(tx, create ? "role.created" : "role.updated", json{{"role", change.after}})) {
+        return err;
+      }
       return saved;
     },
-    [rp, create](caf::expected<storage::role_row> role) mutable {
+    [self, rp, create](caf::expected<storage::role_row> role) mutable {
+      if (role) {
+        poke_webhook_dispatcher(self->system());
+      }
       if (!role) {
         fail(rp, role.error(), "a role with this name exists");
         return;
@@ -481,13 +512,17 @@ void delete_role(users_pointer self, const protocol::auth_call& call, const json
       for (const auto& user : users) {
         change.invalidates.push_back("user:" + user);
       }
+      if (auto err = emit(tx, "role.deleted", json{{"role", change.before}})) {
+        return err;
+      }
       return true;
     },
-    [rp](caf::expected<bool> done) mutable {
+    [self, rp](caf::expected<bool> done) mutable {
       if (!done) {
         fail(rp, done.error());
         return;
       }
+      poke_webhook_dispatcher(self->system());
       rp.deliver(ok(204));
     });
 }

@@ -25,6 +25,7 @@ import urllib.parse
 from support import ServerTestCase
 from test_auth import CHEAP_ARGON2, NO_ANONYMOUS_LIMIT, PASSWORD, jwt_parts, new_email
 from test_rbac import CATALOGUE, PARAM_RE, RbacMixin, normalized
+from webhook_receiver import poll
 
 # Every test here makes a few hundred requests with one credential: rate limits are not under
 # test (API.md's defaults are 600 per principal and 6000 per tenant a minute).
@@ -49,12 +50,23 @@ BODIES = {
     ("DELETE", "/v1/auth/mfa/totp"): {"code": "123456"},
     ("POST", "/v1/auth/logout"): None,
     ("POST", "/v1/auth/mfa/totp/enroll"): None,
+    ("POST", "/v1/events"): {"type": "made_by_a.happened", "payload": {}},
+    ("POST", "/v1/webhooks/event-types"): {"name": "made_by_a.happened"},
+    ("POST", "/v1/webhooks/endpoints"): {"url": "https://made-by-a.example.invalid/hook"},
+    ("PATCH", "/v1/webhooks/endpoints/{}"): {"description": "changed by a"},
+    ("POST", "/v1/webhooks/endpoints/{}/rotate-secret"): None,
+    ("POST", "/v1/webhooks/deliveries/{}/retry"): None,
+    ("POST", "/v1/inbound/{}"): {"id": "evt_made_by_a"},
+    # PUT /v1/inbound/sources/{} is left out on purpose: it creates or replaces, so with a
+    # valid body A would rightly get 200 for a source of its own with B's name. With `{}` it
+    # is refused (400) before anything is written, and still checked for leaks.
 }
 
 # Which of B's objects a parameter names, by the path segment before it
 # (/v1/users/{id}/roles → "users"). Anything else gets B's member id.
 B_OBJECTS = {"users": "member_id", "api-keys": "key_id", "sessions": "session_id",
-             "roles": "role_name"}
+             "roles": "role_name", "endpoints": "endpoint_id", "deliveries": "delivery_id",
+             "event-types": "event_type", "sources": "source_name", "inbound": "source_name"}
 
 
 class World:
@@ -92,10 +104,37 @@ class IsolationMixin(RbacMixin):
         self.assertEqual(r.status, 201, r.body)
         w.key, w.key_id, w.key_prefix = r.body["key"], r.body["id"], r.body["prefix"]
         w.b_owner_sid = jwt_parts(w.b_owner)[1]["sid"]
+        # Webhooks: an endpoint with one delivery (of an event of a registered type), and an
+        # inbound source.
+        w.endpoint_url = "https://b-%s.example.invalid/hook" % os.urandom(4).hex()
+        r = self.call("POST", "/v1/webhooks/endpoints", {"url": w.endpoint_url},
+                      token=w.b_owner)
+        self.assertEqual(r.status, 201, r.body)
+        w.endpoint_id, w.endpoint_secret = r.body["id"], r.body["secret"]
+        w.event_type = "bsecret_%s.happened" % os.urandom(4).hex()
+        r = self.call("POST", "/v1/webhooks/event-types", {"name": w.event_type},
+                      token=w.b_owner)
+        self.assertEqual(r.status, 201, r.body)
+        r = self.call("POST", "/v1/events", {"type": w.event_type, "payload": {}},
+                      token=w.b_owner)
+        self.assertEqual(r.status, 202, r.body)
+        w.event_id = r.body["id"]
+        deliveries = poll(lambda: self.call(
+            "GET", "/v1/webhooks/endpoints/%s/deliveries" % w.endpoint_id,
+            token=w.b_owner).body["data"])
+        self.assertTrue(deliveries, "no delivery of B's event")
+        w.delivery_id = deliveries[0]["id"]
+        w.source_name = "bsecret_" + os.urandom(4).hex()
+        r = self.call("PUT", "/v1/inbound/sources/" + w.source_name,
+                      {"scheme": "github", "secret": "b-inbound-" + os.urandom(8).hex()},
+                      token=w.b_owner)
+        self.assertEqual(r.status, 200, r.body)
         # Nothing of these may ever reach A.
         w.secrets = [w.b["id"], w.b["slug"], w.b["owner"]["id"], w.b["owner"]["email"],
                      w.member_id, w.member_email, w.member_name, w.role_name, w.key_id,
-                     w.key_prefix, w.key, w.session_id, w.session1_id, w.b_owner_sid]
+                     w.key_prefix, w.key, w.session_id, w.session1_id, w.b_owner_sid,
+                     w.endpoint_id, w.endpoint_url, w.endpoint_secret, w.event_type,
+                     w.event_id, w.delivery_id, w.source_name]
         w.before = self.b_state(w)
         return w
 
@@ -141,6 +180,12 @@ class IsolationMixin(RbacMixin):
             "keys": sorted((k["id"], k["name"], tuple(k["permissions"]), k.get("expires_at"))
                            for k in keys),
             "sessions": sorted(s["id"] for s in sessions),
+            "endpoints": sorted((e["id"], e["url"], e["description"], e["disabled"],
+                                 json.dumps(e["events"]), e["rate_limit_per_s"])
+                                for e in get("/v1/webhooks/endpoints?limit=200")["data"]),
+            "event_types": sorted(t["name"] for t in
+                                  get("/v1/webhooks/event-types?limit=200")["data"]
+                                  if not t["builtin"]),
         }
 
     def assertNoLeak(self, w, r, path, what):
