@@ -297,6 +297,27 @@ std::optional<std::int64_t> retry_after_s(std::string_view value, std::int64_t n
   return std::clamp<std::int64_t>(at - now_s, 0, max_retry_after_s);
 }
 
+attempt_outcome judge_attempt(int status, std::string_view retry_after, std::uint32_t n,
+                              const std::vector<std::uint32_t>& schedule, double unit,
+                              std::int64_t now_s) {
+  if (status >= 200 && status < 300) {
+    return {"succeeded", false, 0};
+  }
+  if (status == 410) {
+    return {"failed", true, 0};
+  }
+  auto delay = retry_delay_ms(schedule, n, unit);
+  if (!delay) {
+    return {"failed", false, 0};
+  }
+  if (status == 429 || status == 502 || status == 503 || status == 504) {
+    if (auto after = retry_after_s(retry_after, now_s)) {
+      *delay = std::max(*delay, *after * 1000);
+    }
+  }
+  return {"pending", false, *delay};
+}
+
 std::optional<target> parse_url(std::string_view url, std::string& error) {
   constexpr std::size_t max_length = 2048;
   if (url.size() > max_length) {

@@ -75,6 +75,21 @@ inline constexpr std::int64_t max_retry_after_s = 3600;
 /// bounded to [0, max_retry_after_s]; nullopt if it is unparsable.
 std::optional<std::int64_t> retry_after_s(std::string_view value, std::int64_t now_s);
 
+/// What one delivery attempt leads to (docs/webhooks.md "Outcome of an attempt").
+struct attempt_outcome {
+  std::string status;        ///< succeeded, pending (retried later) or failed
+  bool gone = false;         ///< 410: the endpoint is to be disabled
+  std::int64_t delay_ms = 0; ///< pending: when to try again, from now
+};
+
+/// Judges attempt `n` (1 = first) that answered `status` (0: no answer) with `retry_after`
+/// (the header, or empty) at `now_s`: 2xx succeeded; 410 failed and gone; else a retry after
+/// `retry_delay_ms` (`unit` picks the jitter), not before a 429/502/503/504's `Retry-After`,
+/// or failed once the schedule is spent.
+attempt_outcome judge_attempt(int status, std::string_view retry_after, std::uint32_t n,
+                              const std::vector<std::uint32_t>& schedule, double unit,
+                              std::int64_t now_s);
+
 /// An outbound target: `http` or `https`, a host, a port and the request target.
 struct target {
   bool tls = false;

@@ -112,36 +112,41 @@ constexpr pg_statement lock_queue_sql{
   "d.tenant_id AND o.endpoint_id = d.endpoint_id AND o.status = 'pending' AND (o.created_at, "     \
   "o.id) < (d.created_at, d.id)))"
 
+// A claim moves next_attempt_at to the lease's end: a delivery in flight is due again only if
+// its result never comes, and the index on next_attempt_at skips it meanwhile.
 constexpr pg_statement claim_sql{
   "wh_claim",
   "WITH due AS (SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints ep ON ep.tenant_id "
   "= d.tenant_id AND ep.id = d.endpoint_id WHERE d.status = 'pending' AND NOT ep.disabled AND "
-  "d.next_attempt_at <= now() AND (d.lease_until IS NULL OR d.lease_until < now() OR "
-  "(left(d.leased_by, length($3) + 1) = $3 || '/' AND d.leased_by <> $4)) AND " TROUPE_HEAD_OF_LINE
-  " ORDER BY d.next_attempt_at, d.created_at, d.id LIMIT $1::int FOR UPDATE OF d SKIP LOCKED) "
-  ", claimed AS (UPDATE webhook_deliveries d SET lease_until = now() + make_interval(secs => "
-  "$2::bigint), "
-  "leased_by = $4 FROM due, events e, webhook_endpoints ep WHERE d.id = due.id AND e.tenant_id = "
-  "d.tenant_id AND e.id = d.event_id AND ep.tenant_id = d.tenant_id AND ep.id = d.endpoint_id "
-  "RETURNING d.id::text AS id, d.endpoint_id::text AS endpoint_id, d.event_id::text AS event_id, "
-  "d.event_type, d.attempt_count, json_build_object('id', e.id, 'type', e.type, "
-  "'created_at', " TROUPE_TS(
-    "e.created_at") ", 'tenant_id', e.tenant_id, 'payload', e.payload)::text AS body, "
-                    "ep.url, encode(ep.secret, 'hex') AS secret, CASE WHEN ep.previous_until > "
-                    "now() THEN "
-                    "encode(ep.previous_secret, 'hex') END AS previous, ep.rate_limit_per_s, "
-                    "ep.ordered, "
-                    "d.created_at AS c_at, d.id AS c_id) SELECT id, endpoint_id, event_id, "
-                    "event_type, "
-                    "attempt_count, body, url, secret, previous, rate_limit_per_s, ordered FROM "
-                    "claimed "
-                    "ORDER BY c_at, c_id"};
+  "d.next_attempt_at <= now() AND " TROUPE_HEAD_OF_LINE " ORDER BY d.next_attempt_at "
+  "LIMIT $1::int FOR UPDATE OF d SKIP LOCKED), claimed AS (UPDATE webhook_deliveries d SET "
+  "lease_until = now() + make_interval(secs => $2::bigint), next_attempt_at = now() + "
+  "make_interval(secs => $2::bigint), leased_by = $3 FROM due, events e, webhook_endpoints ep "
+  "WHERE d.id = due.id AND e.tenant_id = d.tenant_id AND e.id = d.event_id AND ep.tenant_id = "
+  "d.tenant_id AND ep.id = d.endpoint_id RETURNING d.id::text AS id, d.endpoint_id::text AS "
+  "endpoint_id, d.event_id::text AS event_id, d.event_type, d.attempt_count, json_build_object("
+  "'id', e.id, 'type', e.type, 'created_at', " TROUPE_TS(
+    "e.created_at") ", 'tenant_id', e.tenant_id, 'payload', e.payload)::text AS body, ep.url, "
+                    "encode(ep.secret, "
+                    "'hex') AS secret, CASE WHEN ep.previous_until > now() THEN "
+                    "encode(ep.previous_secret, 'hex') "
+                    "END AS previous, ep.rate_limit_per_s, ep.ordered, d.created_at AS c_at, d.id "
+                    "AS c_id) "
+                    "SELECT id, endpoint_id, event_id, event_type, attempt_count, body, url, "
+                    "secret, previous, "
+                    "rate_limit_per_s, ordered FROM claimed ORDER BY c_at, c_id"};
+// After a restart: what an earlier instance of this node held is due at once (that instance
+// is gone, so nothing of it is in flight).
+constexpr pg_statement recover_sql{
+  "wh_recover",
+  "UPDATE webhook_deliveries SET next_attempt_at = now(), lease_until = NULL, leased_by = NULL "
+  "WHERE status = 'pending' AND leased_by IS NOT NULL AND left(leased_by, length($1) + 1) = $1 "
+  "|| '/' AND leased_by <> $2"};
 constexpr pg_statement next_due_sql{
   "wh_next_due",
-  "SELECT (extract(epoch FROM min(GREATEST(d.next_attempt_at, coalesce(d.lease_until, "
-  "'-infinity')))) * 1000)::bigint FROM webhook_deliveries d JOIN webhook_endpoints ep ON "
-  "ep.tenant_id = d.tenant_id AND ep.id = d.endpoint_id WHERE d.status = 'pending' AND NOT "
-  "ep.disabled AND " TROUPE_HEAD_OF_LINE};
+  "SELECT (extract(epoch FROM min(d.next_attempt_at)) * 1000)::bigint FROM webhook_deliveries d "
+  "JOIN webhook_endpoints ep ON ep.tenant_id = d.tenant_id AND ep.id = d.endpoint_id WHERE "
+  "d.status = 'pending' AND NOT ep.disabled AND " TROUPE_HEAD_OF_LINE};
 constexpr pg_statement set_due_sql{
   "wh_queue_set", "UPDATE webhook_queue SET due_at = to_timestamp($1::bigint / 1000.0) "
                   "WHERE tenant_id = troupe_current_tenant()"};
@@ -172,20 +177,23 @@ constexpr pg_statement attempts_sql{
   "wh_attempts",
   "SELECT n, " TROUPE_TS("at") ", status_code, duration_ms, response_body, error "
                                "FROM webhook_attempts WHERE delivery_id = $1::uuid ORDER BY n"};
+// A delivery in flight is only marked: its attempt's result makes it due again.
 constexpr pg_statement retry_sql{
-  "wh_retry", "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), "
-              "updated_at = now() WHERE id = $1::uuid RETURNING " TROUPE_DELIVERY_COLUMNS};
+  "wh_retry",
+  "UPDATE webhook_deliveries SET status = 'pending', retry_requested = coalesce(lease_until > "
+  "now(), false), next_attempt_at = CASE WHEN lease_until > now() THEN next_attempt_at ELSE "
+  "now() END, updated_at = now() WHERE id = $1::uuid RETURNING " TROUPE_DELIVERY_COLUMNS};
 
 constexpr pg_statement record_sql{
   "wh_record",
   "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(delivery_id uuid, n int, at_ms "
   "bigint, status_code int, duration_ms int, response_body text, error text, status text, "
   "next_ms bigint)), upd AS (UPDATE webhook_deliveries d SET status = CASE WHEN "
-  "d.next_attempt_at > to_timestamp(r.at_ms / 1000.0) THEN 'pending' ELSE r.status END, "
-  "attempt_count = r.n, last_status_code = r.status_code, next_attempt_at = CASE WHEN "
-  "d.next_attempt_at > to_timestamp(r.at_ms / 1000.0) THEN d.next_attempt_at WHEN r.status = "
-  "'pending' THEN to_timestamp(r.next_ms / 1000.0) END, lease_until = NULL, leased_by = NULL, "
-  "updated_at = now() FROM r WHERE d.id = r.delivery_id AND d.leased_by = $2 RETURNING d.id) "
+  "d.retry_requested THEN 'pending' ELSE r.status END, attempt_count = r.n, last_status_code = "
+  "r.status_code, next_attempt_at = CASE WHEN d.retry_requested THEN now() WHEN r.status = "
+  "'pending' THEN to_timestamp(r.next_ms / 1000.0) END, retry_requested = false, lease_until = "
+  "NULL, leased_by = NULL, updated_at = now() FROM r WHERE d.tenant_id = troupe_current_tenant() "
+  "AND d.id = ANY($3::uuid[]) AND d.id = r.delivery_id AND d.leased_by = $2 RETURNING d.id) "
   "INSERT INTO webhook_attempts (tenant_id, delivery_id, n, at, status_code, duration_ms, "
   "response_body, error) SELECT troupe_current_tenant(), r.delivery_id, r.n, "
   "to_timestamp(r.at_ms / 1000.0), r.status_code, r.duration_ms, r.response_body, r.error FROM r "
@@ -194,7 +202,8 @@ constexpr pg_statement failures_sql{
   "wh_failures",
   "UPDATE webhook_endpoints ep SET consecutive_failures = CASE WHEN c.reset THEN c.add ELSE "
   "ep.consecutive_failures + c.add END FROM jsonb_to_recordset($1::jsonb) AS c(endpoint_id uuid, "
-  "reset boolean, add int) WHERE ep.id = c.endpoint_id AND NOT ep.disabled "
+  "reset boolean, add int) WHERE ep.id = c.endpoint_id AND NOT ep.disabled AND (c.add > 0 OR "
+  "ep.consecutive_failures <> 0) "
   "RETURNING ep.id::text, ep.consecutive_failures"};
 
 // -- inbound
@@ -521,12 +530,16 @@ caf::expected<std::optional<delivery_row>> webhook_repository::retry(const std::
 
 caf::expected<std::vector<claimed_delivery>>
 webhook_repository::claim(std::uint32_t limit, std::int64_t lease_s, const std::string& node,
-                          const std::string& instance) {
+                          const std::string& instance, bool recover) {
   if (auto locked = tx_.execute(lock_queue_sql); !locked) {
     return std::move(locked.error());
   }
-  auto rows
-    = tx_.execute(claim_sql, {std::to_string(limit), std::to_string(lease_s), node, instance});
+  if (recover) {
+    if (auto released = tx_.execute(recover_sql, {node, instance}); !released) {
+      return std::move(released.error());
+    }
+  }
+  auto rows = tx_.execute(claim_sql, {std::to_string(limit), std::to_string(lease_s), instance});
   if (!rows) {
     return std::move(rows.error());
   }
@@ -602,8 +615,16 @@ webhook_repository::record(const std::vector<attempt_result>& results, const std
       out.push_back({r.endpoint_id, "gone"});
     }
   }
-  auto recorded = tx_.execute(
-    record_sql, {batch.dump(-1, ' ', false, json::error_handler_t::replace), instance});
+  // The ids again as an array: the planner then probes the primary key for each instead of
+  // scanning the tenant's deliveries (docs/performance.md "Webhooks").
+  std::vector<std::string> ids;
+  ids.reserve(results.size());
+  for (const auto& r : results) {
+    ids.push_back(r.delivery_id);
+  }
+  auto recorded
+    = tx_.execute(record_sql, {batch.dump(-1, ' ', false, json::error_handler_t::replace), instance,
+                               uuid_array(ids)});
   if (!recorded) {
     return std::move(recorded.error());
   }
@@ -625,9 +646,9 @@ webhook_repository::record(const std::vector<attempt_result>& results, const std
       }
     }
   }
-  // A delivery that ended may unblock the next one of an ordered endpoint: look again now.
+  // A delivery of an ordered endpoint that ended unblocks its next one: look again now.
   if (std::any_of(results.begin(), results.end(),
-                  [](const attempt_result& r) { return r.status != "pending"; })) {
+                  [](const attempt_result& r) { return r.ordered && r.status != "pending"; })) {
     earliest_retry = 1;
   }
   if (earliest_retry > 0) {

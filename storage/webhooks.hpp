@@ -107,6 +107,7 @@ struct attempt_result {
   std::string status;               ///< the delivery's status after it: pending, succeeded, failed
   std::int64_t next_attempt_ms = 0; ///< when pending: unix milliseconds of the next attempt
   bool gone = false;                ///< the endpoint answered 410
+  bool ordered = false; ///< the endpoint delivers in order
 };
 
 /// An endpoint to disable after recorded results (410 Gone, or too many failed deliveries).
@@ -186,12 +187,13 @@ public:
   caf::expected<std::optional<delivery_row>> retry(const std::string& id);
 
   /// Claims up to `limit` due deliveries of this tenant for `lease_s` seconds as `instance`
-  /// (deliveries leased by an earlier instance of `node`, which is gone, are due too). Ordered
-  /// endpoints give only their oldest pending delivery. Then moves the tenant's place in the
-  /// queue to its next due time (or removes it).
+  /// (`node`/random); with `recover`, first makes what an earlier instance of `node` held due
+  /// (it is gone). A claimed delivery is due again when its lease ends, unless its result is
+  /// recorded first. Ordered endpoints give only their oldest pending delivery. Then moves the
+  /// tenant's place in the queue to its next due time (or removes it).
   caf::expected<std::vector<claimed_delivery>> claim(std::uint32_t limit, std::int64_t lease_s,
                                                      const std::string& node,
-                                                     const std::string& instance);
+                                                     const std::string& instance, bool recover);
 
   /// Records attempts and the deliveries' new states (only for deliveries still leased by
   /// `instance`), counts failed deliveries per endpoint and names the endpoints to disable.

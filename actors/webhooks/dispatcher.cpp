@@ -107,6 +107,7 @@ storage::attempt_result judge(endpoint_pointer self, const sent_delivery& sent) 
   out.delivery_id = sent.delivery.id;
   out.endpoint_id = sent.delivery.endpoint_id;
   out.n = sent.delivery.attempt_count + 1;
+  out.ordered = sent.delivery.ordered;
   out.at_ms = sent.started_ms;
   out.duration_ms = static_cast<std::int32_t>(r.duration_ms);
   if (r.status > 0) {
@@ -116,29 +117,14 @@ storage::attempt_result judge(endpoint_pointer self, const sent_delivery& sent) 
   if (!r.error.empty()) {
     out.error = r.error;
   }
-  if (r.status >= 200 && r.status < 300) {
-    out.status = "succeeded";
-    return out;
-  }
-  if (r.status == 410) {
-    out.status = "failed";
-    out.gone = true;
-    return out;
-  }
   std::uniform_real_distribution<double> unit{0.0, 1.0};
-  auto delay = protocol::webhooks::retry_delay_ms(
-    options.retry_schedule, static_cast<std::uint32_t>(out.n), unit(self->state.random));
-  if (!delay) {
-    out.status = "failed";
-    return out;
-  }
-  if (r.status == 429 || r.status == 502 || r.status == 503 || r.status == 504) {
-    if (auto after = protocol::webhooks::retry_after_s(r.retry_after, now_ms() / 1000)) {
-      *delay = std::max(*delay, *after * 1000);
-    }
-  }
-  out.status = "pending";
-  out.next_attempt_ms = now_ms() + *delay;
+  const auto now = now_ms();
+  auto outcome = protocol::webhooks::judge_attempt(
+    r.status, r.retry_after, static_cast<std::uint32_t>(out.n), options.retry_schedule,
+    unit(self->state.random), now / 1000);
+  out.status = std::move(outcome.status);
+  out.gone = outcome.gone;
+  out.next_attempt_ms = now + outcome.delay_ms;
   return out;
 }
 
@@ -372,7 +358,7 @@ void flush(dispatcher_pointer self) {
 }
 
 void claim_tenants(dispatcher_pointer self, const std::vector<std::string>& tenants,
-                   std::uint32_t capacity) {
+                   std::uint32_t capacity, bool recover) {
   auto& st = self->state;
   struct progress {
     std::size_t left = 0;
@@ -389,9 +375,9 @@ void claim_tenants(dispatcher_pointer self, const std::vector<std::string>& tena
     auto instance = st.instance;
     kit::read_tx<std::vector<storage::claimed_delivery>>(
       self, tenant,
-      [per_tenant, lease_s, node, instance](storage::pg_transaction& tx) {
+      [per_tenant, lease_s, node, instance, recover](storage::pg_transaction& tx) {
         storage::webhook_repository repo{tx};
-        return repo.claim(per_tenant, lease_s, node, instance);
+        return repo.claim(per_tenant, lease_s, node, instance, recover);
       },
       [self, p, per_tenant](caf::expected<std::vector<storage::claimed_delivery>> claimed) {
         auto& s = self->state;
@@ -431,7 +417,7 @@ void round(dispatcher_pointer self) {
   kit::read_tx<std::vector<std::string>>(
     self, std::string{},
     [all](storage::pg_transaction& tx) { return storage::due_tenants(tx, 64, all); },
-    [self, capacity](caf::expected<std::vector<std::string>> tenants) {
+    [self, capacity, all](caf::expected<std::vector<std::string>> tenants) {
       auto& s = self->state;
       if (!tenants || tenants->empty()) {
         if (!tenants) {
@@ -443,7 +429,7 @@ void round(dispatcher_pointer self) {
         }
         return;
       }
-      claim_tenants(self, *tenants, capacity);
+      claim_tenants(self, *tenants, capacity, all);
     });
 }
 

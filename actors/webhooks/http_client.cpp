@@ -11,6 +11,7 @@
 #include <boost/beast/ssl.hpp>
 #include <openssl/ssl.h>
 
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -89,7 +90,37 @@ struct http_client::impl {
     }
   }
 
+  // Starts `start` now, or when a request in flight ends.
+  void admit(std::function<void()> start) {
+    {
+      std::lock_guard<std::mutex> guard{mutex};
+      if (active >= options.max_active) {
+        waiting.push_back(std::move(start));
+        return;
+      }
+      ++active;
+    }
+    net::post(ioc, std::move(start));
+  }
+
+  // A request ended: its place goes to the next waiting one.
+  void release() {
+    std::function<void()> next;
+    {
+      std::lock_guard<std::mutex> guard{mutex};
+      if (waiting.empty()) {
+        --active;
+        return;
+      }
+      next = std::move(waiting.front());
+      waiting.pop_front();
+    }
+    net::post(ioc, std::move(next));
+  }
+
   http_client_options options;
+  std::size_t active = 0;                    // guarded by mutex
+  std::deque<std::function<void()>> waiting; // guarded by mutex
   net::io_context ioc;
   net::executor_work_guard<net::io_context::executor_type> work;
   net::ssl::context tls{net::ssl::context::tls_client};
@@ -107,10 +138,11 @@ public:
   exchange(http_client::impl* client, outbound_request request,
            std::function<void(outbound_response)> done)
       : client_(client), request_(std::move(request)), done_(std::move(done)),
-        resolver_(net::make_strand(client_->ioc)), started_(clock_type::now()),
-        deadline_(started_ + client_->options.timeout), key_(pool_key(request_.target)) {}
+        resolver_(net::make_strand(client_->ioc)), key_(pool_key(request_.target)) {}
 
   void start() {
+    started_ = clock_type::now();
+    deadline_ = started_ + client_->options.timeout;
     build_request();
     conn_ = client_->take_idle(key_);
     if (conn_) {
@@ -341,11 +373,13 @@ private:
   void finish(outbound_response out) {
     out.duration_ms
       = std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - started_).count();
+    if (!done_) {
+      return; // already finished
+    }
     auto done = std::move(done_);
     done_ = nullptr;
-    if (done) {
-      done(std::move(out));
-    }
+    client_->release();
+    done(std::move(out));
   }
 
   http_client::impl* client_;
@@ -375,7 +409,7 @@ http_client::~http_client() {
 
 void http_client::send(outbound_request request, std::function<void(outbound_response)> done) {
   auto x = std::make_shared<exchange>(impl_.get(), std::move(request), std::move(done));
-  net::post(impl_->ioc, [x] { x->start(); });
+  impl_->admit([x] { x->start(); });
 }
 
 void http_client::stop() {

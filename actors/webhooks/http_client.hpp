@@ -35,7 +35,10 @@ struct http_client_options {
   std::chrono::milliseconds timeout{15000};
   bool allow_private_targets = false;
   std::size_t threads = 1;
-  std::size_t max_idle_per_host = 64;
+  std::size_t max_idle_per_host = 256;
+  /// Requests in flight at once over all hosts (sockets stay bounded); more wait their turn,
+  /// and their deadline starts when they leave the queue.
+  std::size_t max_active = 256;
   std::size_t response_body_limit = 4096; ///< bytes kept of a response body
 };
 

@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import tempfile
 import threading
 import time
@@ -26,6 +27,7 @@ from support import UUID7_RE, Server, ServerTestCase, http_request
 from test_auth import CHEAP_ARGON2, TS_RE
 from test_idempotency import NO_LIMITS
 from test_rbac import RbacMixin
+from test_tls import make_certificate
 from webhook_receiver import WAIT_S, Receiver, Reply, poll, secret_key, standard_signature
 
 BASE_ARGS = NO_LIMITS + CHEAP_ARGON2
@@ -424,6 +426,24 @@ class OutboundTest(WebhookMixin, ServerTestCase):
         self.assertLess(first["duration_ms"], 5000, first)
         self.assertEqual(d["attempts"][1]["status_code"], 200)
         self.assertEqual(d["attempt_count"], 2)
+
+    def test_tls_certificates_are_verified_against_the_system_store(self):
+        _, owner = self.tenant_and_owner()
+        rcv = self.new_receiver()
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        cert, key = make_certificate(tmp.name)  # self-signed: in no trust store
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        rcv._server.socket = ctx.wrap_socket(rcv._server.socket, server_side=True)
+        ep = self.create_endpoint(owner, "https://127.0.0.1:%d/tls" % rcv.port)
+        event = self.publish(owner, "order.created", {"n": 1})
+        d = self.delivery_of(owner, ep["id"], event["id"], "failed")
+        self.assertEqual(d["attempt_count"], 3)
+        for attempt in d["attempts"]:
+            self.assertIsNone(attempt["status_code"], attempt)
+            self.assertRegex(attempt["error"] or "", r"TLS handshake failed.*certificate", attempt)
+        self.assertEqual(rcv.requests("/tls"), [])
 
     def test_redirects_are_not_followed(self):
         _, owner = self.tenant_and_owner()

@@ -418,3 +418,32 @@ CAF_TEST(private and special ipv6 addresses are forbidden) {
     CAF_CHECK(!forbidden(good));
   }
 }
+
+CAF_TEST(an attempt is judged by its answer and the retry schedule) {
+  using troupe::protocol::webhooks::judge_attempt;
+  const std::vector<std::uint32_t> schedule{5, 300};
+  for (int status : {200, 201, 204, 299}) {
+    auto ok = judge_attempt(status, "", 1, schedule, 0.5, 1000);
+    CAF_CHECK_EQUAL(ok.status, "succeeded");
+    CAF_CHECK(!ok.gone);
+  }
+  auto gone = judge_attempt(410, "", 1, schedule, 0.5, 1000);
+  CAF_CHECK_EQUAL(gone.status, "failed");
+  CAF_CHECK(gone.gone);
+  // No answer, a redirect or a 500: the schedule decides.
+  for (int status : {0, 302, 400, 500}) {
+    auto first = judge_attempt(status, "", 1, schedule, 0.5, 1000);
+    CAF_CHECK_EQUAL(first.status, "pending");
+    CAF_CHECK_EQUAL(first.delay_ms, 5000);
+    CAF_CHECK_EQUAL(judge_attempt(status, "", 2, schedule, 0.5, 1000).delay_ms, 300000);
+    CAF_CHECK_EQUAL(judge_attempt(status, "", 3, schedule, 0.5, 1000).status, "failed");
+  }
+  // Retry-After of 429/502/503/504 delays a retry, never hastens it, and is bounded.
+  CAF_CHECK_EQUAL(judge_attempt(429, "60", 1, schedule, 0.5, 1000).delay_ms, 60000);
+  CAF_CHECK_EQUAL(judge_attempt(503, "2", 1, schedule, 0.5, 1000).delay_ms, 5000);
+  CAF_CHECK_EQUAL(judge_attempt(504, "86400", 1, schedule, 0.5, 1000).delay_ms, 3600000);
+  CAF_CHECK_EQUAL(judge_attempt(500, "60", 1, schedule, 0.5, 1000).delay_ms, 5000);
+  CAF_CHECK_EQUAL(judge_attempt(502, "soon", 1, schedule, 0.5, 1000).delay_ms, 5000);
+  // The last attempt fails even when the receiver asks for a later one.
+  CAF_CHECK_EQUAL(judge_attempt(429, "10", 3, schedule, 0.5, 1000).status, "failed");
+}
