@@ -91,6 +91,17 @@ response validator::problem(const request& req, const request_context& ctx) cons
   return validation_problem(req, ctx, {}, errors_);
 }
 
+std::optional<std::string> uuid_param(const request& req, const request_context& ctx,
+                                      const reply_fn& reply, const char* param,
+                                      const char* missing) {
+  const auto& id = ctx.param(param);
+  if (!protocol::is_uuid(id)) {
+    reply(problem_response(protocol::errc::not_found, req, ctx, missing));
+    return std::nullopt;
+  }
+  return id;
+}
+
 std::optional<json> page_query(const request& req, const request_context& ctx,
                                const reply_fn& reply, const std::set<std::string>& extra,
                                bool uuid_cursor) {

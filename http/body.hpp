@@ -36,6 +36,12 @@ std::optional<nlohmann::json> page_query(const request& req, const request_conte
                                          const std::set<std::string>& extra = {},
                                          bool uuid_cursor = true);
 
+/// The path parameter `param` when it is a UUID, or nullopt after answering 404 `not_found`
+/// with `missing` (what is not a UUID names nothing).
+std::optional<std::string> uuid_param(const request& req, const request_context& ctx,
+                                      const reply_fn& reply, const char* param,
+                                      const char* missing);
+
 /// Collects field errors, then answers 400 validation-failed if there were any.
 class validator {
 public:

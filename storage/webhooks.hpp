@@ -107,7 +107,7 @@ struct attempt_result {
   std::string status;               ///< the delivery's status after it: pending, succeeded, failed
   std::int64_t next_attempt_ms = 0; ///< when pending: unix milliseconds of the next attempt
   bool gone = false;                ///< the endpoint answered 410
-  bool ordered = false; ///< the endpoint delivers in order
+  bool ordered = false;             ///< the endpoint delivers in order
 };
 
 /// An endpoint to disable after recorded results (410 Gone, or too many failed deliveries).

@@ -71,6 +71,29 @@ caf::result<protocol::auth_reply> serve(reply_promise rp, const protocol::auth_c
   return rp;
 }
 
+/// Answers `value`: its error, else `status` with `render(*value)` as the JSON body.
+template <class T, class Render>
+void deliver(reply_promise& rp, const caf::expected<T>& value, int status, Render render) {
+  if (!value) {
+    fail(rp, value.error());
+    return;
+  }
+  rp.deliver(
+    ok(status, render(*value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+}
+
+/// Answers a looked-up row: its error, 404 `not_found` with `missing` when there is none, else
+/// 200 with `render(row)`.
+template <class Row, class Render>
+void deliver_found(reply_promise& rp, const caf::expected<std::optional<Row>>& row, Render render,
+                   const std::string& missing) {
+  if (row && !*row) {
+    rp.deliver(problem(protocol::errc::not_found, missing));
+    return;
+  }
+  deliver(rp, row, 200, [&render](const std::optional<Row>& found) { return render(*found); });
+}
+
 template <class Self>
 protocol::directory_actor directory(Self self) {
   return self->system().registry().template get<protocol::directory_actor>(protocol::directory_key);

@@ -137,13 +137,7 @@ void get_user(users_pointer self, const protocol::auth_call& call, const json& i
       return repo.user_by_id(id);
     },
     [rp](caf::expected<std::optional<storage::user_row>> user) mutable {
-      if (!user) {
-        fail(rp, user.error());
-      } else if (!*user) {
-        rp.deliver(kit::problem(errc::not_found, "no user has this id"));
-      } else {
-        rp.deliver(ok(200, user_object(**user).dump()));
-      }
+      kit::deliver_found(rp, user, user_object, "no user has this id");
     });
 }
 
@@ -360,13 +354,8 @@ void get_role(users_pointer self, const protocol::auth_call& call, const json& i
       return repo.find(name);
     },
     [rp](caf::expected<std::optional<storage::role_row>> role) mutable {
-      if (!role) {
-        fail(rp, role.error());
-      } else if (!*role) {
-        rp.deliver(kit::problem(errc::not_found, "no role has this name"));
-      } else {
-        rp.deliver(ok(200, role_json(**role).dump()));
-      }
+      kit::deliver_found(
+        rp, role, [](const storage::role_row& r) { return role_json(r); }, "no role has this name");
     });
 }
 

@@ -108,16 +108,6 @@ json page(const std::vector<Row>& rows, std::uint32_t limit, Render render, json
   return {{"data", std::move(data)}, {"next_cursor", std::move(next)}};
 }
 
-template <class T>
-void deliver_json(reply_promise& rp, caf::expected<T>& value, int status,
-                  const std::function<json(const T&)>& render) {
-  if (!value) {
-    fail(rp, value.error());
-    return;
-  }
-  rp.deliver(ok(status, render(*value).dump()));
-}
-
 // A host an endpoint may not name unless private targets are allowed: a private address
 // literal or a localhost name (names that resolve to one are refused when delivering).
 bool private_host(const std::string& host) {
@@ -220,7 +210,7 @@ void publish(service_pointer self, const protocol::auth_call& call, const json& 
       if (event && event->deliveries > 0) {
         poke(self);
       }
-      deliver_json<storage::event_row>(rp, event, 202, [](const storage::event_row& e) {
+      kit::deliver(rp, event, 202, [](const storage::event_row& e) {
         return json{{"id", e.id}, {"type", e.type}, {"created_at", e.created_at}};
       });
     });
@@ -340,13 +330,7 @@ void get_endpoint(service_pointer self, const protocol::auth_call& call, const j
       return repo.endpoint(id, false);
     },
     [rp](caf::expected<std::optional<storage::endpoint_row>> row) mutable {
-      if (!row) {
-        fail(rp, row.error());
-      } else if (!*row) {
-        rp.deliver(kit::problem(errc::not_found, "no webhook endpoint has this id"));
-      } else {
-        rp.deliver(ok(200, endpoint_json(**row).dump()));
-      }
+      kit::deliver_found(rp, row, endpoint_json, "no webhook endpoint has this id");
     });
 }
 
@@ -425,7 +409,7 @@ void update_endpoint(service_pointer self, const protocol::auth_call& call, cons
       if (row && !row->disabled) {
         poke(self);
       }
-      deliver_json<storage::endpoint_row>(rp, row, 200, endpoint_json);
+      kit::deliver(rp, row, 200, endpoint_json);
     });
 }
 
@@ -562,13 +546,8 @@ void get_delivery(service_pointer self, const protocol::auth_call& call, const j
       return std::optional<json>{std::move(out)};
     },
     [rp](caf::expected<std::optional<json>> d) mutable {
-      if (!d) {
-        fail(rp, d.error());
-      } else if (!*d) {
-        rp.deliver(kit::problem(errc::not_found, "no webhook delivery has this id"));
-      } else {
-        rp.deliver(ok(200, (*d)->dump(-1, ' ', false, json::error_handler_t::replace)));
-      }
+      kit::deliver_found(
+        rp, d, [](const json& found) { return found; }, "no webhook delivery has this id");
     });
 }
 
@@ -604,7 +583,7 @@ void retry_delivery(service_pointer self, const protocol::auth_call& call, const
       if (row) {
         poke(self);
       }
-      deliver_json<storage::delivery_row>(rp, row, 202, delivery_json);
+      kit::deliver(rp, row, 202, delivery_json);
     });
 }
 
@@ -641,7 +620,7 @@ void put_source(service_pointer self, const protocol::auth_call& call, const jso
       return std::move(put->first);
     },
     [rp](caf::expected<storage::inbound_source_row> row) mutable {
-      deliver_json<storage::inbound_source_row>(rp, row, 200, source_json);
+      kit::deliver(rp, row, 200, source_json);
     });
 }
 

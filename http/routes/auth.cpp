@@ -443,12 +443,9 @@ handler_fn list_sessions(const services& svc) {
 handler_fn revoke_session(const services& svc) {
   auto* sys = svc.system;
   return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
-    const auto& id = ctx.param("id");
-    if (!protocol::is_uuid(id)) {
-      reply(problem_response(errc::not_found, req, ctx, "no live session of yours has this id"));
-      return;
+    if (auto id = uuid_param(req, ctx, reply, "id", "no live session of yours has this id")) {
+      call_auth(*sys, "revoke_session", req, ctx, reply, json{{"id", *id}});
     }
-    call_auth(*sys, "revoke_session", req, ctx, reply, json{{"id", id}});
   };
 }
 
@@ -548,12 +545,9 @@ handler_fn list_api_keys(const services& svc) {
 handler_fn revoke_api_key(const services& svc) {
   auto* sys = svc.system;
   return [sys](const request& req, const request_context& ctx, const reply_fn& reply) {
-    const auto& id = ctx.param("id");
-    if (!protocol::is_uuid(id)) {
-      reply(problem_response(errc::not_found, req, ctx, "no API key has this id"));
-      return;
+    if (auto id = uuid_param(req, ctx, reply, "id", "no API key has this id")) {
+      call_auth(*sys, "revoke_api_key", req, ctx, reply, json{{"id", *id}});
     }
-    call_auth(*sys, "revoke_api_key", req, ctx, reply, json{{"id", id}});
   };
 }
 

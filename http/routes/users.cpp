@@ -27,12 +27,7 @@ void call_users(const services& svc, std::string op, const request& req, const r
 // The {id} of a users route, or nullopt after answering 404 (not a UUID: nobody has it).
 std::optional<std::string> user_id(const request& req, const request_context& ctx,
                                    const reply_fn& reply) {
-  const auto& id = ctx.param("id");
-  if (!protocol::is_uuid(id)) {
-    reply(problem_response(errc::not_found, req, ctx, "no user has this id"));
-    return std::nullopt;
-  }
-  return id;
+  return uuid_param(req, ctx, reply, "id", "no user has this id");
 }
 
 bool valid_role_name(const std::string& name) {

@@ -27,17 +27,6 @@ void call_webhooks(const services& svc, std::string op, const request& req,
                paged);
 }
 
-// The UUID at `param`, or nullopt after answering 404 with `what`.
-std::optional<std::string> uuid_param(const request& req, const request_context& ctx,
-                                      const reply_fn& reply, const char* param, const char* what) {
-  const auto& id = ctx.param(param);
-  if (!protocol::is_uuid(id)) {
-    reply(problem_response(errc::not_found, req, ctx, what));
-    return std::nullopt;
-  }
-  return id;
-}
-
 bool valid_source_name(const std::string& name) {
   if (name.empty() || name.size() > 64 || name == "events" || name == "sources") {
     return false;
