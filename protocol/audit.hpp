@@ -34,6 +34,9 @@ struct audit_origin {
   /// The data subject whose key encrypts `ip` and `user_agent`: empty = the actor when it is
   /// a user or an API key, else the tenant-wide key (docs/audit.md "Personal data").
   std::string subject;
+  /// The request's W3C `traceparent`, if it sent a valid one: passed on to the webhooks its
+  /// events cause (not part of the audit entry).
+  std::string traceparent;
 };
 
 /// What one audited unit of work did. The caller presets `action`; the body fills in the
@@ -116,7 +119,7 @@ struct audit_verification {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, audit_origin& x) {
   return f(caf::meta::type_name("audit_origin"), x.actor_type, x.actor_id, x.ip, x.user_agent,
-           x.request_id, x.subject);
+           x.request_id, x.subject, x.traceparent);
 }
 
 template <class Inspector>

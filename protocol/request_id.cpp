@@ -7,6 +7,31 @@
 
 namespace troupe::protocol {
 
+bool valid_traceparent(std::string_view value) {
+  constexpr std::size_t size = 55; // 2 + 1 + 32 + 1 + 16 + 1 + 2
+  if (value.size() != size || value[2] != '-' || value[35] != '-' || value[52] != '-') {
+    return false;
+  }
+  const auto lower_hex = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  };
+  bool trace_zero = true;
+  bool parent_zero = true;
+  for (std::size_t i = 0; i < size; ++i) {
+    if (i == 2 || i == 35 || i == 52) {
+      continue;
+    }
+    if (!lower_hex(value[i])) {
+      return false;
+    }
+    if (value[i] != '0') {
+      trace_zero = trace_zero && !(i > 2 && i < 35);
+      parent_zero = parent_zero && !(i > 35 && i < 52);
+    }
+  }
+  return value.substr(0, 2) != "ff" && !trace_zero && !parent_zero;
+}
+
 bool is_uuid(std::string_view text) {
   if (text.size() != 36) {
     return false;

@@ -80,10 +80,10 @@ constexpr pg_statement disable_sql{
 constexpr pg_statement subscribers_sql{
   "wh_subscribers",
   "SELECT id::text, array_to_json(events)::text FROM webhook_endpoints WHERE NOT disabled"};
-constexpr pg_statement insert_event_sql{"wh_event_insert",
-                                        "INSERT INTO events (tenant_id, id, type, payload) VALUES "
-                                        "(troupe_current_tenant(), $1::uuid, $2, $3::jsonb) "
-                                        "RETURNING " TROUPE_TS("created_at")};
+constexpr pg_statement insert_event_sql{
+  "wh_event_insert", "INSERT INTO events (tenant_id, id, type, payload, traceparent) VALUES "
+                     "(troupe_current_tenant(), $1::uuid, $2, $3::jsonb, nullif($4, '')) "
+                     "RETURNING " TROUPE_TS("created_at")};
 constexpr pg_statement insert_deliveries_sql{
   "wh_deliveries_insert",
   "INSERT INTO webhook_deliveries (tenant_id, id, endpoint_id, event_id, event_type, "
@@ -130,11 +130,11 @@ constexpr pg_statement claim_sql{
                     "encode(ep.secret, "
                     "'hex') AS secret, CASE WHEN ep.previous_until > now() THEN "
                     "encode(ep.previous_secret, 'hex') "
-                    "END AS previous, ep.rate_limit_per_s, ep.ordered, d.created_at AS c_at, d.id "
-                    "AS c_id) "
-                    "SELECT id, endpoint_id, event_id, event_type, attempt_count, body, url, "
-                    "secret, previous, "
-                    "rate_limit_per_s, ordered FROM claimed ORDER BY c_at, c_id"};
+                    "END AS previous, ep.rate_limit_per_s, ep.ordered, coalesce(e.traceparent, "
+                    "'') AS traceparent, d.created_at AS c_at, d.id AS c_id) SELECT id, "
+                    "endpoint_id, event_id, event_type, attempt_count, body, url, secret, "
+                    "previous, rate_limit_per_s, ordered, traceparent FROM claimed ORDER BY "
+                    "c_at, c_id"};
 // After a restart: what an earlier instance of this node held is due at once (that instance
 // is gone, so nothing of it is in flight).
 constexpr pg_statement recover_sql{
@@ -449,7 +449,8 @@ caf::expected<bool> webhook_repository::disable_endpoint(const std::string& id,
 
 caf::expected<event_row> webhook_repository::publish(const std::string& type,
                                                      const std::string& payload_json,
-                                                     const std::string& id) {
+                                                     const std::string& id,
+                                                     const std::string& traceparent) {
   auto subscribers = tx_.execute(subscribers_sql);
   if (!subscribers) {
     return std::move(subscribers.error());
@@ -457,7 +458,7 @@ caf::expected<event_row> webhook_repository::publish(const std::string& type,
   event_row out;
   out.id = id.empty() ? protocol::new_uuid_v7() : id;
   out.type = type;
-  auto inserted = tx_.execute(insert_event_sql, {out.id, type, payload_json});
+  auto inserted = tx_.execute(insert_event_sql, {out.id, type, payload_json, traceparent});
   if (!inserted) {
     return std::move(inserted.error());
   }
@@ -563,6 +564,7 @@ webhook_repository::claim(std::uint32_t limit, std::int64_t lease_s, const std::
       c.rate_limit_per_s = static_cast<std::uint32_t>(*limit_per_s);
     }
     c.ordered = rows->get(r, 10) == "t";
+    c.traceparent = rows->get(r, 11);
     out.push_back(std::move(c));
   }
   if (out.size() < limit) {

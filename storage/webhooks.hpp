@@ -87,6 +87,7 @@ struct claimed_delivery {
   std::string event_type;
   std::int32_t attempt_count = 0; ///< attempts before this one
   std::string body;               ///< the JSON the endpoint receives
+  std::string traceparent;        ///< of the publishing request, or empty
   std::string url;
   std::string secret;                         ///< sealed
   std::optional<std::string> previous_secret; ///< sealed, while it still signs
@@ -167,9 +168,10 @@ public:
   // -- events
   /// Stores the event and one pending delivery per enabled endpoint subscribed to its type
   /// (due now), and marks the tenant due.
-  /// `id`: the event's id (empty: a new one).
+  /// `id`: the event's id (empty: a new one); `traceparent`: the publishing request's, sent
+  /// with every delivery (empty: none).
   caf::expected<event_row> publish(const std::string& type, const std::string& payload_json,
-                                   const std::string& id = {});
+                                   const std::string& id = {}, const std::string& traceparent = {});
 
   /// Erasure: removes the user's email and display name from the payloads of stored
   /// `user.*` events about them (deliveries not yet sent carry the scrubbed payload).

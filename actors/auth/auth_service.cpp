@@ -251,9 +251,9 @@ void signup(auth_pointer self, const protocol::auth_call& call, const json& in, 
       }
       kit::audited_tx<storage::user_row>(
         self, call, "user.created",
-        [email, display_name,
-         hash = *hash](storage::pg_transaction& tx,
-                       protocol::audit_change& change) -> caf::expected<storage::user_row> {
+        [email, display_name, hash = *hash, tp = call.origin.traceparent](
+          storage::pg_transaction& tx,
+          protocol::audit_change& change) -> caf::expected<storage::user_row> {
           storage::auth_repository repo{tx};
           auto user
             = repo.insert_user(protocol::new_uuid_v7(), email, hash, display_name, {"member"});
@@ -265,7 +265,7 @@ void signup(auth_pointer self, const protocol::auth_call& call, const json& in, 
             change.after = json::parse(storage::user_json(*user));
             // The platform event, in the same transaction (docs/webhooks.md).
             auto event = storage::webhook_repository{tx}.publish(
-              "user.created", json{{"user", change.after}}.dump());
+              "user.created", json{{"user", change.after}}.dump(), {}, tp);
             if (!event) {
               return std::move(event.error());
             }

@@ -41,8 +41,9 @@ json user_object(const storage::user_row& u) {
 
 // Publishes a platform event in the change's transaction (docs/webhooks.md "Platform
 // events"); the dispatcher is poked once the change committed.
-caf::error emit(storage::pg_transaction& tx, const std::string& type, const json& payload) {
-  auto event = storage::webhook_repository{tx}.publish(type, payload.dump());
+caf::error emit(storage::pg_transaction& tx, const std::string& type, const json& payload,
+                const std::string& traceparent) {
+  auto event = storage::webhook_repository{tx}.publish(type, payload.dump(), {}, traceparent);
   return event ? caf::error{} : std::move(event.error());
 }
 
@@ -150,8 +151,9 @@ void update_user(users_pointer self, const protocol::auth_call& call, const json
   }
   kit::audited_tx<storage::user_row>(
     self, call, "user.updated",
-    [id, name](storage::pg_transaction& tx,
-               protocol::audit_change& change) -> caf::expected<storage::user_row> {
+    [id, name, tp = call.origin.traceparent](
+      storage::pg_transaction& tx,
+      protocol::audit_change& change) -> caf::expected<storage::user_row> {
       storage::auth_repository repo{tx};
       auto before = repo.user_by_id(id);
       if (!before) {
@@ -169,7 +171,7 @@ void update_user(users_pointer self, const protocol::auth_call& call, const json
       change.before = user_object(**before);
       change.after = user_object(**after);
       change.invalidates.push_back("user:" + id);
-      if (auto err = emit(tx, "user.updated", json{{"user", change.after}})) {
+      if (auto err = emit(tx, "user.updated", json{{"user", change.after}}, tp)) {
         return err;
       }
       return std::move(**after);
@@ -205,8 +207,8 @@ void delete_user(users_pointer self, const protocol::auth_call& call, const json
   auto secrets = self->state.audit;
   kit::audited_tx<bool>(
     self, call, "user.deleted",
-    [id, secrets](storage::pg_transaction& tx,
-                  protocol::audit_change& change) -> caf::expected<bool> {
+    [id, secrets, tp = call.origin.traceparent](
+      storage::pg_transaction& tx, protocol::audit_change& change) -> caf::expected<bool> {
       storage::auth_repository repo{tx};
       auto user = repo.user_by_id(id);
       if (!user) {
@@ -235,7 +237,7 @@ void delete_user(users_pointer self, const protocol::auth_call& call, const json
       auto erased = user_object(**user);
       erased["email"] = nullptr;
       erased["display_name"] = nullptr;
-      if (auto err = emit(tx, "user.deleted", json{{"user", erased}})) {
+      if (auto err = emit(tx, "user.deleted", json{{"user", erased}}, tp)) {
         return err;
       }
       if (auto scrubbed = storage::webhook_repository{tx}.scrub_user(id); !scrubbed) {
@@ -378,7 +380,7 @@ void save_role(users_pointer self, const protocol::auth_call& call, const json& 
   const auto caller = call.who.permissions;
   kit::audited_tx<storage::role_row>(
     self, call, create ? "role.created" : "role.updated",
-    [name, permissions, inherits, caller,
+    [name, permissions, inherits, caller, tp = call.origin.traceparent,
      create](storage::pg_transaction& tx,
              protocol::audit_change& change) -> caf::expected<storage::role_row> {
       auto catalog = catalog_of(tx);
@@ -435,7 +437,7 @@ void save_role(users_pointer self, const protocol::auth_call& call, const json& 
       change.after = role_json(*saved);
       change.invalidates.push_back("roles");
       if (auto err
-          = emit(tx, create ? "role.created" : "role.updated", json{{"role", change.after}})) {
+          = emit(tx, create ? "role.created" : "role.updated", json{{"role", change.after}}, tp)) {
         return err;
       }
       return saved;
@@ -463,8 +465,8 @@ void delete_role(users_pointer self, const protocol::auth_call& call, const json
   }
   kit::audited_tx<bool>(
     self, call, "role.deleted",
-    [name, force](storage::pg_transaction& tx,
-                  protocol::audit_change& change) -> caf::expected<bool> {
+    [name, force, tp = call.origin.traceparent](
+      storage::pg_transaction& tx, protocol::audit_change& change) -> caf::expected<bool> {
       storage::role_repository repo{tx};
       auto role = repo.find(name);
       if (!role) {
@@ -501,7 +503,7 @@ void delete_role(users_pointer self, const protocol::auth_call& call, const json
       for (const auto& user : users) {
         change.invalidates.push_back("user:" + user);
       }
-      if (auto err = emit(tx, "role.deleted", json{{"role", change.before}})) {
+      if (auto err = emit(tx, "role.deleted", json{{"role", change.before}}, tp)) {
         return err;
       }
       return true;

@@ -155,6 +155,9 @@ void send_one(endpoint_pointer self, storage::claimed_delivery d) {
                      {"webhook-timestamp", std::to_string(timestamp)},
                      {"webhook-signature",
                       protocol::webhooks::signature_header(keys, d.event_id, timestamp, d.body)}};
+  if (!d.traceparent.empty()) {
+    request.headers.emplace_back("traceparent", d.traceparent);
+  }
   request.body = d.body;
   sent.delivery = std::move(d);
   ++st.in_flight;

@@ -195,10 +195,11 @@ void publish(service_pointer self, const protocol::auth_call& call, const json& 
   const auto payload = in.at("payload").dump();
   kit::audited_tx<storage::event_row>(
     self, call, "event.published",
-    [type, payload](storage::pg_transaction& tx,
-                    protocol::audit_change& change) -> caf::expected<storage::event_row> {
+    [type, payload, tp = call.origin.traceparent](
+      storage::pg_transaction& tx,
+      protocol::audit_change& change) -> caf::expected<storage::event_row> {
       storage::webhook_repository repo{tx};
-      auto event = repo.publish(type, payload);
+      auto event = repo.publish(type, payload, {}, tp);
       if (event) {
         change.resource_type = "event";
         change.resource_id = event->id;
@@ -700,7 +701,7 @@ void receive(service_pointer self, const protocol::auth_call& call, const json& 
         = json{{"source", name}, {"provider_event_id", provider_id}, {"body", parsed}}.dump();
       kit::audited_tx<inbound_outcome>(
         self, call, "inbound.received",
-        [inbound_id, event_id, name, provider_id, body,
+        [inbound_id, event_id, name, provider_id, body, tp = call.origin.traceparent,
          payload](storage::pg_transaction& tx,
                   protocol::audit_change& change) -> caf::expected<inbound_outcome> {
           storage::webhook_repository repo{tx};
@@ -713,7 +714,7 @@ void receive(service_pointer self, const protocol::auth_call& call, const json& 
           change.after = json{
             {"source", name}, {"provider_event_id", provider_id}, {"duplicate", !stored->second}};
           if (stored->second) {
-            auto event = repo.publish("inbound." + name, payload, event_id);
+            auto event = repo.publish("inbound." + name, payload, event_id, tp);
             if (!event) {
               return std::move(event.error());
             }

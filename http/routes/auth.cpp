@@ -302,6 +302,9 @@ protocol::audit_origin origin_of(const request& req, const request_context& ctx)
   o.ip = ctx.remote;
   o.user_agent = std::string{req.header("User-Agent")};
   o.request_id = ctx.request_id;
+  if (const auto tp = req.header("traceparent"); protocol::valid_traceparent(tp)) {
+    o.traceparent = std::string{tp};
+  }
   return o;
 }
 

@@ -16,6 +16,7 @@ CREATE TABLE events (
   id         uuid NOT NULL,
   type       text NOT NULL,
   payload    jsonb NOT NULL,
+  traceparent text, -- of the request that published it (W3C Trace Context), passed on
   created_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (tenant_id, id)
 );

@@ -427,6 +427,26 @@ class OutboundTest(WebhookMixin, ServerTestCase):
         self.assertEqual(d["attempts"][1]["status_code"], 200)
         self.assertEqual(d["attempt_count"], 2)
 
+    def test_the_publishing_requests_traceparent_is_passed_on(self):
+        _, owner = self.tenant_and_owner()
+        rcv = self.new_receiver()
+        self.create_endpoint(owner, rcv.url("/traced"))
+        traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        sent = {}
+        for name, header in (("traced", traceparent),
+                             ("malformed", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
+                             ("zero", "00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+                             ("none", None)):
+            headers = {"traceparent": header} if header else {}
+            r = self.call("POST", "/v1/events", {"type": "trace." + name, "payload": {}},
+                          token=owner, headers=headers)
+            self.assertEqual(r.status, 202, r.body)
+            sent[r.body["id"]] = header if name == "traced" else None
+        reqs = rcv.wait_count(4, path="/traced")
+        for req in reqs:
+            with self.subTest(event=req.json()["type"]):
+                self.assertEqual(req.headers.get("traceparent"), sent[req.webhook_id])
+
     def test_tls_certificates_are_verified_against_the_system_store(self):
         _, owner = self.tenant_and_owner()
         rcv = self.new_receiver()

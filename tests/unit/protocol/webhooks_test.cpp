@@ -3,6 +3,7 @@
 #include "protocol/webhooks.hpp"
 
 #include "protocol/crypto.hpp"
+#include "protocol/request_id.hpp"
 
 #include <caf/test/unit_test.hpp>
 
@@ -446,4 +447,18 @@ CAF_TEST(an attempt is judged by its answer and the retry schedule) {
   CAF_CHECK_EQUAL(judge_attempt(502, "soon", 1, schedule, 0.5, 1000).delay_ms, 5000);
   // The last attempt fails even when the receiver asks for a later one.
   CAF_CHECK_EQUAL(judge_attempt(429, "10", 3, schedule, 0.5, 1000).status, "failed");
+}
+
+CAF_TEST(only well formed w3c traceparents are passed on) {
+  using troupe::protocol::valid_traceparent;
+  CAF_CHECK(valid_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+  CAF_CHECK(valid_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"));
+  CAF_CHECK(!valid_traceparent(""));
+  CAF_CHECK(!valid_traceparent("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"));
+  CAF_CHECK(!valid_traceparent("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+  CAF_CHECK(!valid_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"));
+  CAF_CHECK(!valid_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"));
+  CAF_CHECK(!valid_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-"));
+  CAF_CHECK(!valid_traceparent("00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
+  CAF_CHECK(!valid_traceparent("00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01"));
 }
