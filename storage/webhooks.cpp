@@ -135,13 +135,20 @@ constexpr pg_statement claim_sql{
                     "endpoint_id, event_id, event_type, attempt_count, body, url, secret, "
                     "previous, rate_limit_per_s, ordered, traceparent FROM claimed ORDER BY "
                     "c_at, c_id"};
-// After a restart: what an earlier instance of this node held is due at once (that instance
-// is gone, so nothing of it is in flight).
+// What a dispatcher that stopped refreshing its row (for `$2` seconds) holds is due at once:
+// its process is gone, so none of it is in flight.
 constexpr pg_statement recover_sql{
   "wh_recover",
-  "UPDATE webhook_deliveries SET next_attempt_at = now(), lease_until = NULL, leased_by = NULL "
-  "WHERE status = 'pending' AND leased_by IS NOT NULL AND left(leased_by, length($1) + 1) = $1 "
-  "|| '/' AND leased_by <> $2"};
+  "UPDATE webhook_deliveries d SET next_attempt_at = now(), lease_until = NULL, leased_by = NULL "
+  "WHERE d.status = 'pending' AND d.leased_by IS NOT NULL AND d.leased_by <> $1 AND NOT EXISTS "
+  "(SELECT 1 FROM webhook_dispatchers w WHERE w.instance = d.leased_by AND w.seen_at > now() - "
+  "make_interval(secs => $2::int))"};
+constexpr pg_statement heartbeat_sql{
+  "wh_heartbeat", "INSERT INTO webhook_dispatchers (instance, seen_at) VALUES ($1, now()) "
+                  "ON CONFLICT (instance) DO UPDATE SET seen_at = now()"};
+constexpr pg_statement forget_dispatchers_sql{
+  "wh_forget_dispatchers",
+  "DELETE FROM webhook_dispatchers WHERE seen_at < now() - interval '1 day'"};
 constexpr pg_statement next_due_sql{
   "wh_next_due",
   "SELECT (extract(epoch FROM min(d.next_attempt_at)) * 1000)::bigint FROM webhook_deliveries d "
@@ -529,14 +536,16 @@ caf::expected<std::optional<delivery_row>> webhook_repository::retry(const std::
   return row;
 }
 
-caf::expected<std::vector<claimed_delivery>>
-webhook_repository::claim(std::uint32_t limit, std::int64_t lease_s, const std::string& node,
-                          const std::string& instance, bool recover) {
+caf::expected<std::vector<claimed_delivery>> webhook_repository::claim(std::uint32_t limit,
+                                                                       std::int64_t lease_s,
+                                                                       const std::string& instance,
+                                                                       bool recover) {
   if (auto locked = tx_.execute(lock_queue_sql); !locked) {
     return std::move(locked.error());
   }
   if (recover) {
-    if (auto released = tx_.execute(recover_sql, {node, instance}); !released) {
+    if (auto released = tx_.execute(recover_sql, {instance, std::to_string(dispatcher_liveness_s)});
+        !released) {
       return std::move(released.error());
     }
   }
@@ -707,6 +716,15 @@ webhook_repository::inbound_events(const std::string& source, const std::string&
                                    std::uint32_t limit) {
   return all_rows<inbound_event_row>(
     tx_.execute(inbound_events_sql, {source, before, std::to_string(limit)}), to_inbound);
+}
+
+caf::error dispatcher_alive(pg_transaction& tx, const std::string& instance) {
+  auto seen = tx.execute(heartbeat_sql, {instance});
+  if (!seen) {
+    return std::move(seen.error());
+  }
+  auto forgotten = tx.execute(forget_dispatchers_sql);
+  return forgotten ? caf::error{} : std::move(forgotten.error());
 }
 
 caf::expected<std::vector<std::string>> due_tenants(pg_transaction& tx, std::uint32_t limit,

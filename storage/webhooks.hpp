@@ -189,12 +189,12 @@ public:
   caf::expected<std::optional<delivery_row>> retry(const std::string& id);
 
   /// Claims up to `limit` due deliveries of this tenant for `lease_s` seconds as `instance`
-  /// (`node`/random); with `recover`, first makes what an earlier instance of `node` held due
-  /// (it is gone). A claimed delivery is due again when its lease ends, unless its result is
-  /// recorded first. Ordered endpoints give only their oldest pending delivery. Then moves the
-  /// tenant's place in the queue to its next due time (or removes it).
+  /// (`<cluster.node-id>/<random>`); with `recover`, first makes due what dispatchers that
+  /// stopped refreshing their row (see `dispatcher_alive`) still hold. A claimed delivery is
+  /// due again when its lease ends, unless its result is recorded first. Ordered endpoints
+  /// give only their oldest pending delivery. Then moves the tenant's place in the queue to
+  /// its next due time (or removes it).
   caf::expected<std::vector<claimed_delivery>> claim(std::uint32_t limit, std::int64_t lease_s,
-                                                     const std::string& node,
                                                      const std::string& instance, bool recover);
 
   /// Records attempts and the deliveries' new states (only for deliveries still leased by
@@ -221,6 +221,13 @@ public:
 private:
   pg_transaction& tx_;
 };
+
+/// A dispatcher that has not refreshed its row for this long is taken for gone.
+inline constexpr int dispatcher_liveness_s = 15;
+
+/// Refreshes `instance`'s row in `webhook_dispatchers` (and forgets rows a day old): a
+/// dispatcher calls it every few seconds, outside any tenant.
+caf::error dispatcher_alive(pg_transaction& tx, const std::string& instance);
 
 /// Tenants with deliveries due now (or, with `all`, every tenant in the queue): the one
 /// cross-tenant read, run outside any tenant.

@@ -252,7 +252,8 @@ struct dispatcher_state {
   std::uint32_t in_flight = 0; // claimed, not yet recorded (or dropped)
   bool claiming = false;
   bool again = false;
-  bool first_round = true;
+  bool recover = true; // the next round looks at every queued tenant and recovers
+  std::uint64_t ticks = 0;
   std::map<std::string, std::vector<storage::attempt_result>> results; // by tenant
   std::size_t buffered = 0;
   bool flush_armed = false;
@@ -374,13 +375,12 @@ void claim_tenants(dispatcher_pointer self, const std::vector<std::string>& tena
                                capacity / static_cast<std::uint32_t>(tenants.size())));
   for (const auto& tenant : tenants) {
     const auto lease_s = st.config->lease_s;
-    auto node = st.config->options.node;
     auto instance = st.instance;
     kit::read_tx<std::vector<storage::claimed_delivery>>(
       self, tenant,
-      [per_tenant, lease_s, node, instance, recover](storage::pg_transaction& tx) {
+      [per_tenant, lease_s, instance, recover](storage::pg_transaction& tx) {
         storage::webhook_repository repo{tx};
-        return repo.claim(per_tenant, lease_s, node, instance, recover);
+        return repo.claim(per_tenant, lease_s, instance, recover);
       },
       [self, p, per_tenant](caf::expected<std::vector<storage::claimed_delivery>> claimed) {
         auto& s = self->state;
@@ -401,7 +401,27 @@ void claim_tenants(dispatcher_pointer self, const std::vector<std::string>& tena
   }
 }
 
-// One claim round: which tenants have due deliveries, then a claim in each.
+// Refreshes this dispatcher's row in webhook_dispatchers (storage::dispatcher_alive).
+void alive(dispatcher_pointer self) {
+  auto instance = self->state.instance;
+  kit::read_tx<bool>(
+    self, std::string{},
+    [instance](storage::pg_transaction& tx) -> caf::expected<bool> {
+      if (auto err = storage::dispatcher_alive(tx, instance)) {
+        return err;
+      }
+      return true;
+    },
+    [self](caf::expected<bool> done) {
+      if (!done) {
+        self->state.config->log->warn("cannot refresh the webhook dispatcher's row: {}",
+                                      self->system().render(done.error()));
+      }
+    });
+}
+
+// One claim round: which tenants have due deliveries (with `recover`: every queued tenant),
+// then a claim in each.
 void round(dispatcher_pointer self) {
   auto& st = self->state;
   if (st.claiming) {
@@ -415,8 +435,8 @@ void round(dispatcher_pointer self) {
   const auto capacity = options.max_in_flight - st.in_flight;
   st.claiming = true;
   st.again = false;
-  const bool all = st.first_round;
-  st.first_round = false;
+  const bool all = st.recover;
+  st.recover = false;
   kit::read_tx<std::vector<std::string>>(
     self, std::string{},
     [all](storage::pg_transaction& tx) { return storage::due_tenants(tx, 64, all); },
@@ -424,7 +444,7 @@ void round(dispatcher_pointer self) {
       auto& s = self->state;
       if (!tenants || tenants->empty()) {
         if (!tenants) {
-          s.first_round = true; // the recovery scan must still run once
+          s.recover = s.recover || all; // the recovery scan must still run
         }
         s.claiming = false;
         if (s.again && tenants) {
@@ -454,8 +474,16 @@ caf::behavior webhook_dispatcher(dispatcher_pointer self, webhook_dispatcher_opt
   self->send(self, protocol::tick_atom_v);
   return {
     [self](protocol::tick_atom) {
+      // Every 5 s (at the default poll interval): this dispatcher is alive, and the next round
+      // takes back what dispatchers that are not hold.
+      constexpr std::uint64_t every = 20;
+      auto& s = self->state;
+      if (s.ticks++ % every == 0) {
+        alive(self);
+        s.recover = s.ticks > 1 || s.recover;
+      }
       round(self);
-      self->delayed_send(self, self->state.config->options.poll_interval, protocol::tick_atom_v);
+      self->delayed_send(self, s.config->options.poll_interval, protocol::tick_atom_v);
     },
     [self](protocol::poke_atom) { round(self); },
     [self](protocol::attempted_atom, const std::string& tenant, storage::attempt_result& r) {

@@ -123,6 +123,15 @@ BEGIN
 END
 $$;
 
+-- The webhook dispatchers alive: each refreshes its row every few seconds. What a dispatcher
+-- that stopped refreshing still holds is due again at once (its process is gone), while the
+-- leases of a live one, even of the same cluster.node-id, are left alone. No tenant data.
+CREATE TABLE webhook_dispatchers (
+  instance text PRIMARY KEY,
+  seen_at  timestamptz NOT NULL
+);
+GRANT SELECT, INSERT, UPDATE, DELETE ON webhook_dispatchers TO troupe_app;
+
 -- Which tenants have deliveries due, and from when: the dispatchers' only cross-tenant read.
 -- It holds tenant ids and times, nothing else; each tenant's deliveries are then claimed in
 -- a transaction of that tenant. Rows are written only by their own tenant.

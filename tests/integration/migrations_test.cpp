@@ -240,19 +240,20 @@ CAF_TEST(the tables belong to the migrating role and not to troupe_app) {
                                      " AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')"
                                      " ORDER BY c.relname");
   CAF_CHECK_EQUAL(
-    owners, (std::vector<std::string>{"api_key_tenants postgres",   "api_keys postgres",
-                                      "audit_chains postgres",      "audit_checkpoints postgres",
-                                      "audit_data_keys postgres",   "audit_log postgres",
-                                      "event_types postgres",       "events postgres",
-                                      "idempotency_keys postgres",  "inbound_events postgres",
-                                      "inbound_sources postgres",   "mfa_challenges postgres",
-                                      "platform_keys postgres",     "recovery_codes postgres",
-                                      "refresh_tokens postgres",    "roles postgres",
-                                      "schema_migrations postgres", "sessions postgres",
-                                      "signing_keys postgres",      "tenants postgres",
-                                      "usage_counters postgres",    "users postgres",
-                                      "webhook_attempts postgres",  "webhook_deliveries postgres",
-                                      "webhook_endpoints postgres", "webhook_queue postgres"}));
+    owners, (std::vector<std::string>{"api_key_tenants postgres",     "api_keys postgres",
+                                      "audit_chains postgres",        "audit_checkpoints postgres",
+                                      "audit_data_keys postgres",     "audit_log postgres",
+                                      "event_types postgres",         "events postgres",
+                                      "idempotency_keys postgres",    "inbound_events postgres",
+                                      "inbound_sources postgres",     "mfa_challenges postgres",
+                                      "platform_keys postgres",       "recovery_codes postgres",
+                                      "refresh_tokens postgres",      "roles postgres",
+                                      "schema_migrations postgres",   "sessions postgres",
+                                      "signing_keys postgres",        "tenants postgres",
+                                      "usage_counters postgres",      "users postgres",
+                                      "webhook_attempts postgres",    "webhook_deliveries postgres",
+                                      "webhook_dispatchers postgres", "webhook_endpoints postgres",
+                                      "webhook_queue postgres"}));
   CAF_CHECK_EQUAL(query(*owner, "SELECT count(*) FROM pg_class c JOIN pg_namespace n"
                                 " ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
                                 " AND pg_get_userbyid(c.relowner) = 'troupe_app'"),

@@ -63,11 +63,21 @@ struct fixture : tests::tenancy_fixture {
                                                std::uint32_t limit = 100) {
     auto claimed
       = hooks<std::vector<storage::claimed_delivery>>(tenant, [&](storage::webhook_repository& r) {
-          // The node is the instance's name up to its '/'.
-          return r.claim(limit, lease_s, instance.substr(0, instance.find('/')), instance, true);
+          return r.claim(limit, lease_s, instance, true);
         });
     CAF_REQUIRE(claimed);
     return *claimed;
+  }
+
+  void alive(const std::string& instance) {
+    auto seen
+      = on_pool<bool>(std::nullopt, [instance](storage::pg_transaction& tx) -> caf::expected<bool> {
+          if (auto err = storage::dispatcher_alive(tx, instance)) {
+            return err;
+          }
+          return true;
+        });
+    CAF_REQUIRE(seen);
   }
 
   std::vector<std::string> due() {
@@ -138,6 +148,8 @@ CAF_TEST(publishing writes one delivery per subscribed enabled endpoint) {
 }
 
 CAF_TEST(a claimed delivery is leased and claimed again only when the lease ran out) {
+  alive("node-1/a");
+  alive("node-2/b");
   endpoint(alpha_id, std::nullopt);
   publish(alpha_id, "order.created");
   CAF_CHECK_EQUAL(due(), std::vector<std::string>{alpha_id});
@@ -159,15 +171,37 @@ CAF_TEST(a claimed delivery is leased and claimed again only when the lease ran 
   CAF_CHECK_EQUAL((*d)->attempt_count, 0);
 }
 
-CAF_TEST(a restarted node takes back what its previous instance held at once) {
+CAF_TEST(what a gone dispatcher held is taken back at once and a live one keeps its own) {
+  alive("node-1/old");
+  alive("node-1/new");
   endpoint(alpha_id, std::nullopt);
   publish(alpha_id, "order.created");
   auto held = claim(alpha_id, "node-1/old", 3600);
   CAF_REQUIRE_EQUAL(held.size(), 1u);
-  CAF_CHECK(claim(alpha_id, "node-2/x").empty());
+  // Its holder is alive, even with the same node id: nobody takes it.
+  CAF_CHECK(claim(alpha_id, "node-1/new").empty());
+  // The holder stops refreshing its row (its process died): it is taken back at once.
+  auto stale = on_pool<bool>(std::nullopt, [](storage::pg_transaction& tx) -> caf::expected<bool> {
+    constexpr storage::pg_statement age{
+      "test_age_dispatcher", "UPDATE webhook_dispatchers SET seen_at = now() - interval '1 minute' "
+                             "WHERE instance = 'node-1/old'"};
+    auto rows = tx.execute(age);
+    if (!rows) {
+      return std::move(rows.error());
+    }
+    return rows->affected() == 1;
+  });
+  CAF_REQUIRE(stale && *stale);
   auto back = claim(alpha_id, "node-1/new");
   CAF_REQUIRE_EQUAL(back.size(), 1u);
   CAF_CHECK_EQUAL(back[0].id, held[0].id);
+  // A dispatcher that never had a row is gone too.
+  publish(alpha_id, "order.created");
+  auto other = claim(alpha_id, "node-3/never", 3600);
+  CAF_REQUIRE_EQUAL(other.size(), 1u);
+  auto taken = claim(alpha_id, "node-1/new");
+  CAF_REQUIRE_EQUAL(taken.size(), 1u);
+  CAF_CHECK_EQUAL(taken[0].id, other[0].id);
 }
 
 CAF_TEST(results are recorded with their attempts and retries become due) {
