@@ -648,21 +648,11 @@ void list_sessions(auth_pointer self, const protocol::auth_call& call, const jso
         fail(rp, rows.error());
         return;
       }
-      json data = json::array();
-      for (std::size_t i = 0; i < rows->size() && i < limit; ++i) {
-        const auto& s = (*rows)[i];
-        data.push_back({{"id", s.id},
-                        {"created_at", s.created_at},
-                        {"last_used_at", s.last_used_at},
-                        {"ip", s.ip},
-                        {"user_agent", s.user_agent},
-                        {"current", s.id == current}});
-      }
-      json next = nullptr;
-      if (rows->size() > limit && limit > 0) {
-        next = (*rows)[limit - 1].id;
-      }
-      rp.deliver(ok(200, json{{"data", std::move(data)}, {"next_cursor", next}}.dump()));
+      auto render = [&current](const auto& s) {
+        return json{{"id", s.id}, {"created_at", s.created_at}, {"last_used_at", s.last_used_at},
+                    {"ip", s.ip}, {"user_agent", s.user_agent}, {"current", s.id == current}};
+      };
+      rp.deliver(ok(200, kit::page(*rows, limit, render).dump()));
     });
 }
 
@@ -946,15 +936,7 @@ void list_api_keys(auth_pointer self, const protocol::auth_call& call, const jso
         fail(rp, rows.error());
         return;
       }
-      json data = json::array();
-      for (std::size_t i = 0; i < rows->size() && i < limit; ++i) {
-        data.push_back(api_key_json((*rows)[i]));
-      }
-      json next = nullptr;
-      if (rows->size() > limit && limit > 0) {
-        next = (*rows)[limit - 1].id;
-      }
-      rp.deliver(ok(200, json{{"data", std::move(data)}, {"next_cursor", next}}.dump()));
+      rp.deliver(ok(200, kit::page(*rows, limit, api_key_json).dump()));
     });
 }
 

@@ -71,6 +71,26 @@ caf::result<protocol::auth_reply> serve(reply_promise rp, const protocol::auth_c
   return rp;
 }
 
+/// A list page of `rows`, read with one row more than `limit` (API.md Conventions):
+/// `{"data": head + render(row) for the first `limit` rows, "next_cursor": position(the last
+/// row shown) when more follow, else null}`.
+template <class Row, class Render, class Position>
+nlohmann::json page(const std::vector<Row>& rows, std::uint32_t limit, Render render,
+                    Position position, nlohmann::json head = nlohmann::json::array()) {
+  for (std::size_t i = 0; i < rows.size() && i < limit; ++i) {
+    head.push_back(render(rows[i]));
+  }
+  auto next = rows.size() > limit && limit > 0 ? nlohmann::json(position(rows[limit - 1]))
+                                               : nlohmann::json(nullptr);
+  return {{"data", std::move(head)}, {"next_cursor", std::move(next)}};
+}
+
+/// `page` of rows whose cursor is their `id`.
+template <class Row, class Render>
+nlohmann::json page(const std::vector<Row>& rows, std::uint32_t limit, Render render) {
+  return page(rows, limit, render, [](const Row& r) { return r.id; });
+}
+
 /// Answers `value`: its error, else `status` with `render(*value)` as the JSON body.
 template <class T, class Render>
 void deliver(reply_promise& rp, const caf::expected<T>& value, int status, Render render) {

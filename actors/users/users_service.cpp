@@ -119,12 +119,7 @@ void list_users(users_pointer self, const protocol::auth_call& call, const json&
         fail(rp, rows.error());
         return;
       }
-      json data = json::array();
-      for (std::size_t i = 0; i < rows->size() && i < limit; ++i) {
-        data.push_back(user_object((*rows)[i]));
-      }
-      json next = rows->size() > limit ? json((*rows)[limit - 1].id) : json(nullptr);
-      rp.deliver(ok(200, json{{"data", std::move(data)}, {"next_cursor", next}}.dump()));
+      rp.deliver(ok(200, kit::page(*rows, limit, user_object).dump()));
     });
 }
 

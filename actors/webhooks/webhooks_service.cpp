@@ -97,17 +97,6 @@ json inbound_json(const storage::inbound_event_row& e) {
           {"body", json::parse(e.body, nullptr, false)}};
 }
 
-// A page of `rows` (one more than `limit` was read) as {"data","next_cursor"}.
-template <class Row, class Render>
-json page(const std::vector<Row>& rows, std::uint32_t limit, Render render, json head = {}) {
-  json data = head.is_array() ? std::move(head) : json::array();
-  for (std::size_t i = 0; i < rows.size() && i < limit; ++i) {
-    data.push_back(render(rows[i]));
-  }
-  json next = rows.size() > limit ? json(rows[limit - 1].id) : json(nullptr);
-  return {{"data", std::move(data)}, {"next_cursor", std::move(next)}};
-}
-
 // A host an endpoint may not name unless private targets are allowed: a private address
 // literal or a localhost name (names that resolve to one are refused when delivering).
 bool private_host(const std::string& host) {
@@ -242,24 +231,25 @@ void list_event_types(service_pointer self, const protocol::auth_call& call, con
         return;
       }
       // The built-in types head the first page; the cursor pages through registered ones.
-      json data = json::array();
+      json builtins = json::array();
       if (cursor.empty()) {
         for (const auto& [name, description] : builtin_event_types()) {
-          data.push_back({{"name", name},
-                          {"description", description},
-                          {"builtin", true},
-                          {"created_at", nullptr}});
+          builtins.push_back({{"name", name},
+                              {"description", description},
+                              {"builtin", true},
+                              {"created_at", nullptr}});
         }
       }
-      for (std::size_t i = 0; i < rows->size() && i < limit; ++i) {
-        const auto& r = (*rows)[i];
-        data.push_back({{"name", r.name},
-                        {"description", nullable(r.description)},
-                        {"builtin", false},
-                        {"created_at", r.created_at}});
-      }
-      json next = rows->size() > limit ? json((*rows)[limit - 1].name) : json(nullptr);
-      rp.deliver(ok(200, json{{"data", std::move(data)}, {"next_cursor", next}}.dump()));
+      auto render = [](const storage::event_type_row& r) {
+        return json{{"name", r.name},
+                    {"description", nullable(r.description)},
+                    {"builtin", false},
+                    {"created_at", r.created_at}};
+      };
+      auto name = [](const storage::event_type_row& r) {
+        return r.name;
+      };
+      rp.deliver(ok(200, kit::page(*rows, limit, render, name, std::move(builtins)).dump()));
     });
 }
 
@@ -317,7 +307,7 @@ void list_endpoints(service_pointer self, const protocol::auth_call& call, const
         fail(rp, rows.error());
         return;
       }
-      rp.deliver(ok(200, page(*rows, limit, endpoint_json).dump()));
+      rp.deliver(ok(200, kit::page(*rows, limit, endpoint_json).dump()));
     });
 }
 
@@ -516,7 +506,7 @@ void list_deliveries(service_pointer self, const protocol::auth_call& call, cons
           out.erase("endpoint_id");
           return out;
         };
-        rp.deliver(ok(200, page(**rows, limit, item).dump()));
+        rp.deliver(ok(200, kit::page(**rows, limit, item).dump()));
       }
     });
 }
@@ -750,7 +740,7 @@ void list_inbound(service_pointer self, const protocol::auth_call& call, const j
         fail(rp, rows.error());
         return;
       }
-      rp.deliver(ok(200, page(*rows, limit, inbound_json).dump()));
+      rp.deliver(ok(200, kit::page(*rows, limit, inbound_json).dump()));
     });
 }
 
