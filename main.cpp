@@ -6,12 +6,18 @@
 #include "actors/auth/key_manager.hpp"
 #include "actors/auth/password_hasher.hpp"
 #include "actors/directory/directory.hpp"
+#include "actors/features/features.hpp"
+#include "actors/functions/functions.hpp"
+#include "actors/jobs/builtin_jobs.hpp"
+#include "actors/jobs/dispatcher.hpp"
+#include "actors/jobs/jobs_service.hpp"
 #include "actors/metrics/metrics.hpp"
 #include "actors/metrics/metrics_registry.hpp"
 #include "actors/supervisor/supervisor.hpp"
 #include "actors/tenants/tenants_service.hpp"
 #include "actors/users/users_service.hpp"
 #include "actors/webhooks/dispatcher.hpp"
+#include "actors/webhooks/http_client.hpp"
 #include "actors/webhooks/webhooks_service.hpp"
 #include "config/settings.hpp"
 #include "http/front.hpp"
@@ -427,10 +433,10 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   pruner.owner_conninfo = database.owner_conninfo;
   pruner.retention_days = cfg.audit_retention_days;
   pruner.secrets = audit;
-  children.push_back({"audit_pruner", [pruner](caf::local_actor* self) {
-                        return caf::actor_cast<caf::actor>(
-                          actors::spawn_audit_pruner(self, pruner));
-                      }});
+  children.push_back(
+    {"audit_pruner", registered(actors::audit_pruner_key, [pruner](caf::local_actor* self) {
+       return caf::actor_cast<caf::actor>(actors::spawn_audit_pruner(self, pruner));
+     })});
   // Events and webhooks: the service answers /v1 calls, the dispatcher delivers.
   const auto webhook_seal_key
     = protocol::crypto::hkdf_sha256(key_encryption_key, "troupe", "webhook secret sealing v1", 32);
@@ -478,6 +484,43 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   children.push_back(
     {"directory", registered(protocol::directory_key, [directory](caf::local_actor* self) {
        return caf::actor_cast<caf::actor>(actors::spawn_directory(self, directory));
+     })});
+  // Jobs, schedules and functions: the catalogue of feature actors is filled once, here; a
+  // bad registration stops the server before it listens.
+  auto catalog = std::make_shared<features::catalog>();
+  {
+    actors::builtin_jobs_options builtins;
+    builtins.test_handlers = cfg.jobs_test_handlers;
+    builtins.audit_retention_days = cfg.audit_retention_days;
+    actors::http_client_options client;
+    client.timeout = std::chrono::seconds{300};
+    client.allow_private_targets = cfg.webhooks_allow_private_targets;
+    client.response_body_limit = 65536;
+    builtins.client = std::make_shared<actors::http_client>(client);
+    try {
+      actors::add_builtin_jobs(*catalog, builtins);
+      actors::add_functions(*catalog);
+    } catch (const std::invalid_argument& e) {
+      log->error(protocol::event("bad feature registration").add("error", e.what()).str());
+      return 1;
+    }
+  }
+  actors::jobs_service_options jobs;
+  jobs.catalog = catalog;
+  children.push_back({"jobs_service", registered(actors::jobs_key, [jobs](caf::local_actor* self) {
+                        return caf::actor_cast<caf::actor>(actors::spawn_jobs_service(self, jobs));
+                      })});
+  actors::job_dispatcher_options job_dispatcher;
+  job_dispatcher.node = cfg.cluster_node_id;
+  job_dispatcher.catalog = catalog;
+  job_dispatcher.concurrency = cfg.jobs_concurrency;
+  job_dispatcher.retry_base_ms = cfg.jobs_retry_base_ms;
+  job_dispatcher.retry_max_ms = cfg.jobs_retry_max_ms;
+  job_dispatcher.metrics = metrics;
+  children.push_back(
+    {"job_dispatcher",
+     registered(actors::job_dispatcher_key, [job_dispatcher](caf::local_actor* self) {
+       return actors::spawn_job_dispatcher(self, job_dispatcher);
      })});
   children.push_back({"http_front", [front](caf::local_actor* self) {
                         return http::spawn_http_front(self, front);
@@ -535,6 +578,9 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   sys.registry().erase(protocol::directory_key);
   sys.registry().erase(protocol::webhooks_key);
   sys.registry().erase(actors::webhook_dispatcher_key);
+  sys.registry().erase(actors::jobs_key);
+  sys.registry().erase(actors::job_dispatcher_key);
+  sys.registry().erase(actors::audit_pruner_key);
   close_listener();
   if (reason && reason != caf::exit_reason::user_shutdown) {
     log->error(protocol::event("node supervisor gave up").add("reason", sys.render(reason)).str());

@@ -3,6 +3,7 @@
 #include "http/routes/admin.hpp"
 #include "http/routes/audit.hpp"
 #include "http/routes/auth.hpp"
+#include "http/routes/jobs.hpp"
 #include "http/routes/platform.hpp"
 #include "http/routes/usage.hpp"
 #include "http/routes/users.hpp"
@@ -117,6 +118,24 @@ std::shared_ptr<router> make_router(const services& svc) {
          "received inbound webhooks");
   tenant(verb::post, "/v1/inbound/{source}", "public", routes::receive_inbound(svc),
          "receive a signed inbound webhook");
+  // Jobs, schedules and functions (API.md "Jobs and schedules", "Functions").
+  tenant(verb::post, "/v1/jobs", "jobs:write", routes::create_job(svc), "enqueue a job");
+  tenant(verb::get, "/v1/jobs", "jobs:read", routes::list_jobs(svc), "jobs, newest first");
+  tenant(verb::get, "/v1/jobs/{id}", "jobs:read", routes::get_job(svc),
+         "a job with its attempts");
+  tenant(verb::post, "/v1/jobs/{id}/cancel", "jobs:write", routes::cancel_job(svc),
+         "cancel a job (a running one is told to stop)");
+  tenant(verb::post, "/v1/jobs/{id}/retry", "jobs:write", routes::retry_job(svc),
+         "make a discarded or cancelled job available again");
+  tenant(verb::get, "/v1/schedules", "jobs:read", routes::list_schedules(svc), "cron schedules");
+  tenant(verb::put, "/v1/schedules/{name}", "jobs:write", routes::put_schedule(svc),
+         "create or replace a cron schedule");
+  tenant(verb::del, "/v1/schedules/{name}", "jobs:write", routes::delete_schedule(svc),
+         "delete a cron schedule");
+  tenant(verb::get, "/v1/functions", "functions:invoke", routes::list_functions(svc),
+         "registered functions and job types");
+  tenant(verb::post, "/v1/functions/{name}", "functions:invoke", routes::invoke_function(svc),
+         "call a registered function");
   return r;
 }
 

@@ -590,9 +590,10 @@ caf::expected<protocol::audit_verification> audit_repository::verify(const audit
 }
 
 caf::expected<prune_report> prune_audit(pg_connection& conn, const audit_secrets& secrets,
-                                        const std::string& cutoff) {
-  constexpr pg_statement chains_sql{"audit_prune_chains",
-                                    "SELECT id::text FROM audit_chains ORDER BY id"};
+                                        const std::string& cutoff, const std::string& only_tenant) {
+  constexpr pg_statement chains_sql{
+    "audit_prune_chains",
+    "SELECT id::text FROM audit_chains WHERE $1 = '' OR id = nullif($1, '')::uuid ORDER BY id"};
   // The longest prefix of the chain older than the cutoff: it stops before the first entry
   // at or after it, so a clock that went backwards never removes a recent entry.
   constexpr pg_statement target_sql{
@@ -612,7 +613,7 @@ caf::expected<prune_report> prune_audit(pg_connection& conn, const audit_secrets
     "audit_prune_delete",
     "DELETE FROM audit_log WHERE tenant_id = troupe_current_tenant() AND seq <= $1::bigint",
   };
-  auto chains = conn.execute(chains_sql);
+  auto chains = conn.execute(chains_sql, {only_tenant});
   if (!chains) {
     return std::move(chains.error());
   }

@@ -102,7 +102,9 @@ struct prune_report {
 /// a signed checkpoint of the last one removed, in one transaction per chain. A chain that
 /// does not verify is left alone (a checkpoint must never bless a tampered entry). An error
 /// only if the chains cannot be listed.
-[[nodiscard]] caf::expected<prune_report>
-prune_audit(pg_connection& conn, const audit_secrets& secrets, const std::string& cutoff);
+[[nodiscard]] caf::expected<prune_report> prune_audit(pg_connection& conn,
+                                                      const audit_secrets& secrets,
+                                                      const std::string& cutoff,
+                                                      const std::string& only_tenant = {});
 
 } // namespace troupe::storage

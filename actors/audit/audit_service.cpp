@@ -72,7 +72,7 @@ audit_pruner_actor::behavior_type
 audit_pruner(audit_pruner_actor::stateful_pointer<pruner_state> self,
              audit_pruner_options options) {
   auto log = protocol::make_logger("audit");
-  auto run = [options, log]() -> caf::expected<std::uint64_t> {
+  auto run = [options, log](const std::string& only_tenant = {}) -> caf::expected<std::uint64_t> {
     if (options.retention_days == 0 || !options.secrets) {
       return std::uint64_t{0};
     }
@@ -83,7 +83,7 @@ audit_pruner(audit_pruner_actor::stateful_pointer<pruner_state> self,
       return caf::make_error(protocol::errc::service_unavailable, error);
     }
     const auto cutoff = cutoff_for(options.retention_days);
-    auto report = storage::prune_audit(*conn, *options.secrets, cutoff);
+    auto report = storage::prune_audit(*conn, *options.secrets, cutoff, only_tenant);
     if (!report) {
       log->error(protocol::event("audit prune failed")
                    .add("error", protocol::describe(report.error()))
@@ -111,6 +111,13 @@ audit_pruner(audit_pruner_actor::stateful_pointer<pruner_state> self,
     [self, run, options](protocol::sweep_atom) {
       (void)run(); // logged inside
       self->delayed_send(self, options.interval, protocol::sweep_atom_v);
+    },
+    [run](protocol::prune_atom, const std::string& tenant) -> caf::result<std::uint64_t> {
+      auto removed = run(tenant);
+      if (!removed) {
+        return std::move(removed.error());
+      }
+      return *removed;
     },
     [run](protocol::prune_atom) -> caf::result<std::uint64_t> {
       auto removed = run();

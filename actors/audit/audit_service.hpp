@@ -22,10 +22,14 @@ protocol::audit_reader_actor
 spawn_audit_reader(caf::local_actor* parent, std::shared_ptr<const storage::audit_secrets> secrets);
 
 /// The retention pruner: answers `prune_atom` with the number of entries removed (tests and
-/// operators); `sweep_atom` is its own timer.
+/// operators), `(prune_atom, tenant id)` for one tenant's chain (the `audit.prune` job);
+/// `sweep_atom` is its own timer. Registered as `audit_pruner_key`.
 using audit_pruner_actor
   = caf::typed_actor<caf::replies_to<protocol::prune_atom>::with<std::uint64_t>,
+                     caf::replies_to<protocol::prune_atom, std::string>::with<std::uint64_t>,
                      caf::reacts_to<protocol::sweep_atom>>;
+
+inline constexpr caf::atom_value audit_pruner_key = caf::atom("aprune");
 
 struct audit_pruner_options {
   std::string owner_conninfo;       ///< the tables' owner: the server's role may not delete entries

@@ -9,6 +9,8 @@ namespace {
 constexpr std::array<std::string_view, 4> rate_buckets{"principal", "tenant", "anonymous",
                                                        "inbound"};
 constexpr std::array<std::string_view, 3> webhook_outcomes{"succeeded", "retried", "failed"};
+constexpr std::array<std::string_view, 4> job_states{"succeeded", "retrying", "discarded",
+                                                     "cancelled"};
 } // namespace
 
 struct metrics_registry::status_counters {
@@ -70,6 +72,14 @@ void metrics_registry::observe_request(std::size_t route_index, std::size_t meth
   series.bucket_counts[bucket].fetch_add(1, std::memory_order_relaxed);
   series.count.fetch_add(1, std::memory_order_relaxed);
   series.sum_ns.fetch_add(static_cast<std::uint64_t>(duration.count()), std::memory_order_relaxed);
+}
+
+void metrics_registry::count_job(std::string_view state) {
+  for (std::size_t i = 0; i < job_states.size(); ++i) {
+    if (job_states[i] == state) {
+      jobs_[i].fetch_add(1, std::memory_order_relaxed);
+    }
+  }
 }
 
 void metrics_registry::count_webhook_attempt(std::string_view outcome) {
@@ -192,6 +202,12 @@ std::string metrics_registry::render() const {
   for (std::size_t i = 0; i < rate_buckets.size(); ++i) {
     out += "troupe_rate_limited_total{bucket=\"" + std::string{rate_buckets[i]} + "\"} "
            + std::to_string(rate_limited_[i].load(std::memory_order_relaxed)) + "\n";
+  }
+  out += "# HELP troupe_jobs_total Job attempts by the state they ended in.\n"
+         "# TYPE troupe_jobs_total counter\n";
+  for (std::size_t i = 0; i < job_states.size(); ++i) {
+    out += "troupe_jobs_total{state=\"" + std::string{job_states[i]} + "\"} "
+           + std::to_string(jobs_[i].load(std::memory_order_relaxed)) + "\n";
   }
   out += "# HELP troupe_webhook_deliveries_total Webhook delivery attempts by outcome.\n"
          "# TYPE troupe_webhook_deliveries_total counter\n";

@@ -55,6 +55,9 @@ public:
   /// Adds one to `troupe_webhook_deliveries_total{outcome}`: an attempt that `succeeded`, or
   /// one that `failed` and will be `retried` or has `failed` for good.
   void count_webhook_attempt(std::string_view outcome);
+  /// Adds one to `troupe_jobs_total{state}`: a job attempt that ended `succeeded`, `retrying`,
+  /// `discarded` or `cancelled`.
+  void count_job(std::string_view state);
 
   /// The Prometheus text exposition (format 0.0.4) of every series.
   std::string render() const;
@@ -80,6 +83,7 @@ private:
   std::array<std::atomic<std::uint64_t>, 4>
     rate_limited_{}; // principal, tenant, anonymous, inbound
   std::array<std::atomic<std::uint64_t>, 3> webhook_attempts_{}; // succeeded, retried, failed
+  std::array<std::atomic<std::uint64_t>, 4> jobs_{}; // succeeded, retrying, discarded, cancelled
 };
 
 } // namespace troupe::actors

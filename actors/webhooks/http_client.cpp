@@ -142,7 +142,7 @@ public:
 
   void start() {
     started_ = clock_type::now();
-    deadline_ = started_ + client_->options.timeout;
+    deadline_ = started_ + limit();
     build_request();
     conn_ = client_->take_idle(key_);
     if (conn_) {
@@ -154,17 +154,24 @@ public:
   }
 
 private:
+  std::chrono::milliseconds limit() const {
+    return request_.timeout.count() > 0 ? request_.timeout : client_->options.timeout;
+  }
+
   void build_request() {
     const auto& t = request_.target;
-    req_ = {bhttp::verb::post, t.path, 11};
+    const auto verb = bhttp::string_to_verb(request_.method);
+    req_ = {verb == bhttp::verb::unknown ? bhttp::verb::post : verb, t.path, 11};
     const bool v6 = t.host.find(':') != std::string::npos;
     std::string host = v6 ? "[" + t.host + "]" : t.host;
     if (t.port != (t.tls ? "443" : "80")) {
       host += ":" + t.port;
     }
     req_.set(bhttp::field::host, host);
-    req_.set(bhttp::field::user_agent, "Troupe-Webhooks/1");
-    req_.set(bhttp::field::content_type, "application/json");
+    req_.set(bhttp::field::user_agent, request_.user_agent);
+    if (!request_.body.empty() || req_.method() == bhttp::verb::post) {
+      req_.set(bhttp::field::content_type, "application/json");
+    }
     req_.set(bhttp::field::accept, "*/*");
     for (const auto& [name, value] : request_.headers) {
       req_.set(name, value);
@@ -360,7 +367,7 @@ private:
   }
 
   void finish_timeout() {
-    finish_error("timed out after " + std::to_string(client_->options.timeout.count()) + " ms");
+    finish_error("timed out after " + std::to_string(limit().count()) + " ms");
   }
 
   void finish_error(std::string error) {

@@ -21,6 +21,10 @@ struct outbound_request {
   protocol::webhooks::target target;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::string method = "POST"; ///< an HTTP method name (http.request jobs send others)
+  std::string user_agent = "Troupe-Webhooks/1";
+  /// The deadline of this request (0: the client's `timeout`).
+  std::chrono::milliseconds timeout{0};
 };
 
 struct outbound_response {

@@ -1,8 +1,9 @@
 """Tenant isolation (issue 6, API.md "Tenancy and authentication": "Nothing of another tenant is
 ever visible: by id it is 404").
 
-Two tenants, A and B. B gets a member, a custom role, an API key and a second session. Then
-every /v1 operation of /openapi.json is tried:
+Two tenants, A and B. B gets a member, a custom role, an API key, a second session, a webhook
+endpoint with a delivery, an inbound source, a waiting job, a schedule and a dashboard layout
+saved through a function. Then every /v1 operation of /openapi.json is tried:
 
 * with A's credentials (owner access token, and an API key with every catalogue permission)
   against B's ids: only 403 or 404;
@@ -57,16 +58,25 @@ BODIES = {
     ("POST", "/v1/webhooks/endpoints/{}/rotate-secret"): None,
     ("POST", "/v1/webhooks/deliveries/{}/retry"): None,
     ("POST", "/v1/inbound/{}"): {"id": "evt_made_by_a"},
+    ("POST", "/v1/jobs"): {"type": "audit.prune", "payload": {}},
+    ("POST", "/v1/jobs/{}/cancel"): None,
+    ("POST", "/v1/jobs/{}/retry"): None,
+    # POST /v1/functions/{name} names a function, not an object of B: A calls
+    # dashboard.get_layout, which must find no layout (404) although B saved one.
+    ("POST", "/v1/functions/{}"): {},
     # PUT /v1/inbound/sources/{} is left out on purpose: it creates or replaces, so with a
     # valid body A would rightly get 200 for a source of its own with B's name. With `{}` it
     # is refused (400) before anything is written, and still checked for leaks.
+    # PUT /v1/schedules/{} likewise: with a valid body A would create a schedule of its own
+    # named like B's; with `{}` it is refused (400), and still checked for leaks.
 }
 
 # Which of B's objects a parameter names, by the path segment before it
 # (/v1/users/{id}/roles → "users"). Anything else gets B's member id.
 B_OBJECTS = {"users": "member_id", "api-keys": "key_id", "sessions": "session_id",
              "roles": "role_name", "endpoints": "endpoint_id", "deliveries": "delivery_id",
-             "event-types": "event_type", "sources": "source_name", "inbound": "source_name"}
+             "event-types": "event_type", "sources": "source_name", "inbound": "source_name",
+             "jobs": "job_id", "schedules": "schedule_name", "functions": "function_name"}
 
 
 class World:
@@ -129,12 +139,34 @@ class IsolationMixin(RbacMixin):
                       {"scheme": "github", "secret": "b-inbound-" + os.urandom(8).hex()},
                       token=w.b_owner)
         self.assertEqual(r.status, 200, r.body)
+        # Jobs: a job that waits an hour (so that it is still there, unchanged, at the end), a
+        # schedule, and a dashboard layout saved through a function.
+        w.job_url = "https://b-%s.example.invalid/job" % os.urandom(4).hex()
+        w.job_key = "bsecret-key-" + os.urandom(4).hex()
+        r = self.call("POST", "/v1/jobs", {"type": "http.request", "payload": {"url": w.job_url},
+                                           "delay_s": 3600, "unique_key": w.job_key},
+                      token=w.b_owner)
+        self.assertEqual(r.status, 201, r.body)
+        self.assertEqual(r.body["state"], "scheduled", r.body)
+        w.job_id = r.body["id"]
+        w.schedule_name = "bsecret-" + os.urandom(4).hex()
+        r = self.call("PUT", "/v1/schedules/" + w.schedule_name,
+                      {"cron": "0 0 1 1 *", "job": {"type": "audit.prune"}}, token=w.b_owner)
+        self.assertEqual(r.status, 200, r.body)
+        w.function_name = "dashboard.get_layout"
+        w.widget_id = "bsecret-widget-" + os.urandom(4).hex()
+        r = self.call("POST", "/v1/functions/dashboard.save_layout",
+                      {"layout": {"columns": 4, "widgets": [
+                          {"id": w.widget_id, "x": 0, "y": 0, "w": 2, "h": 1}]}},
+                      token=w.b_owner)
+        self.assertEqual(r.status, 200, r.body)
         # Nothing of these may ever reach A.
         w.secrets = [w.b["id"], w.b["slug"], w.b["owner"]["id"], w.b["owner"]["email"],
                      w.member_id, w.member_email, w.member_name, w.role_name, w.key_id,
                      w.key_prefix, w.key, w.session_id, w.session1_id, w.b_owner_sid,
                      w.endpoint_id, w.endpoint_url, w.endpoint_secret, w.event_type,
-                     w.event_id, w.delivery_id, w.source_name]
+                     w.event_id, w.delivery_id, w.source_name, w.job_id, w.job_url, w.job_key,
+                     w.schedule_name, w.widget_id]
         w.before = self.b_state(w)
         return w
 
@@ -186,7 +218,17 @@ class IsolationMixin(RbacMixin):
             "event_types": sorted(t["name"] for t in
                                   get("/v1/webhooks/event-types?limit=200")["data"]
                                   if not t["builtin"]),
+            "jobs": sorted((j["id"], j["type"], j["state"], j["attempt"], j["run_at"],
+                            j["cancel_requested"], json.dumps(j["payload"], sort_keys=True))
+                           for j in get("/v1/jobs?limit=200")["data"]),
+            "schedules": get("/v1/schedules?limit=200")["data"],
+            "layout": self.b_layout(w),
         }
+
+    def b_layout(self, w):
+        r = self.call("POST", "/v1/functions/dashboard.get_layout", {}, token=w.b_owner)
+        self.assertEqual(r.status, 200, r.body)
+        return r.body
 
     def assertNoLeak(self, w, r, path, what):
         """No B secret in the answer's headers or body (a problem's `instance`, which echoes

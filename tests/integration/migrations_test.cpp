@@ -239,21 +239,39 @@ CAF_TEST(the tables belong to the migrating role and not to troupe_app) {
                                      " ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
                                      " AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')"
                                      " ORDER BY c.relname");
-  CAF_CHECK_EQUAL(
-    owners, (std::vector<std::string>{"api_key_tenants postgres",     "api_keys postgres",
-                                      "audit_chains postgres",        "audit_checkpoints postgres",
-                                      "audit_data_keys postgres",     "audit_log postgres",
-                                      "event_types postgres",         "events postgres",
-                                      "idempotency_keys postgres",    "inbound_events postgres",
-                                      "inbound_sources postgres",     "mfa_challenges postgres",
-                                      "platform_keys postgres",       "recovery_codes postgres",
-                                      "refresh_tokens postgres",      "roles postgres",
-                                      "schema_migrations postgres",   "sessions postgres",
-                                      "signing_keys postgres",        "tenants postgres",
-                                      "usage_counters postgres",      "users postgres",
-                                      "webhook_attempts postgres",    "webhook_deliveries postgres",
-                                      "webhook_dispatchers postgres", "webhook_endpoints postgres",
-                                      "webhook_queue postgres"}));
+  CAF_CHECK_EQUAL(owners, (std::vector<std::string>{"api_key_tenants postgres",
+                                                    "api_keys postgres",
+                                                    "audit_chains postgres",
+                                                    "audit_checkpoints postgres",
+                                                    "audit_data_keys postgres",
+                                                    "audit_log postgres",
+                                                    "dashboard_layouts postgres",
+                                                    "event_types postgres",
+                                                    "events postgres",
+                                                    "idempotency_keys postgres",
+                                                    "inbound_events postgres",
+                                                    "inbound_sources postgres",
+                                                    "job_effects postgres",
+                                                    "job_queue postgres",
+                                                    "jobs postgres",
+                                                    "mfa_challenges postgres",
+                                                    "platform_keys postgres",
+                                                    "recovery_codes postgres",
+                                                    "refresh_tokens postgres",
+                                                    "roles postgres",
+                                                    "schedule_firings postgres",
+                                                    "schedules postgres",
+                                                    "schema_migrations postgres",
+                                                    "sessions postgres",
+                                                    "signing_keys postgres",
+                                                    "tenants postgres",
+                                                    "usage_counters postgres",
+                                                    "users postgres",
+                                                    "webhook_attempts postgres",
+                                                    "webhook_deliveries postgres",
+                                                    "webhook_dispatchers postgres",
+                                                    "webhook_endpoints postgres",
+                                                    "webhook_queue postgres"}));
   CAF_CHECK_EQUAL(query(*owner, "SELECT count(*) FROM pg_class c JOIN pg_namespace n"
                                 " ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
                                 " AND pg_get_userbyid(c.relowner) = 'troupe_app'"),
@@ -306,14 +324,18 @@ CAF_TEST(troupe_app cannot bypass row level security which users forces) {
                                  " AND NOT (c.relrowsecurity AND c.relforcerowsecurity)"),
                   std::vector<std::string>{});
   CAF_CHECK_EQUAL(query(*owner, "SELECT count(*) FROM pg_policies WHERE tablename = 'users'"), "1");
-  // The two policies that read across tenants: which tenant a key hash belongs to, and
-  // which tenants have webhook deliveries due (tenant ids and times only).
+  // The three policies that read across tenants: which tenant a key hash belongs to, and
+  // which tenants have webhook deliveries or jobs due (tenant ids and times only).
   CAF_CHECK_EQUAL(column(*owner, "SELECT tablename || ' ' || cmd FROM pg_policies"
                                  " WHERE qual = 'true' ORDER BY tablename"),
-                  (std::vector<std::string>{"api_key_tenants SELECT", "webhook_queue SELECT"}));
-  CAF_CHECK_EQUAL(column(*owner, "SELECT column_name::text FROM information_schema.columns"
-                                 " WHERE table_name = 'webhook_queue' ORDER BY column_name"),
-                  (std::vector<std::string>{"due_at", "tenant_id"}));
+                  (std::vector<std::string>{"api_key_tenants SELECT", "job_queue SELECT",
+                                            "webhook_queue SELECT"}));
+  for (const auto* queue : {"webhook_queue", "job_queue"}) {
+    CAF_CHECK_EQUAL(column(*owner, std::string{"SELECT column_name::text FROM "
+                                               "information_schema.columns WHERE table_name = '"}
+                                     + queue + "' ORDER BY column_name"),
+                    (std::vector<std::string>{"due_at", "tenant_id"}));
+  }
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
