@@ -120,6 +120,8 @@ std::shared_ptr<router> make_router(const services& svc) {
          "receive a signed inbound webhook");
   // Jobs, schedules and functions (API.md "Jobs and schedules", "Functions").
   tenant(verb::post, "/v1/jobs", "jobs:write", routes::create_job(svc), "enqueue a job");
+  tenant(verb::post, "/v1/jobs/batch", "jobs:write", routes::create_jobs(svc),
+         "enqueue up to 1000 jobs at once");
   tenant(verb::get, "/v1/jobs", "jobs:read", routes::list_jobs(svc), "jobs, newest first");
   tenant(verb::get, "/v1/jobs/{id}", "jobs:read", routes::get_job(svc),
          "a job with its attempts");

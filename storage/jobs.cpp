@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <map>
 
 namespace troupe::storage {
 
@@ -35,6 +36,18 @@ constexpr pg_statement insert_job_sql{
   "coalesce(" TROUPE_MS("$7") ", now()) AS at) r ON CONFLICT (tenant_id, unique_key) WHERE "
                               "unique_key IS NOT NULL AND " TROUPE_UNFINISHED
                               " DO NOTHING RETURNING " TROUPE_JOB_COLUMNS};
+constexpr pg_statement insert_jobs_sql{
+  "job_insert_many",
+  "INSERT INTO jobs (tenant_id, id, type, state, payload, priority, max_attempts, timeout_s, "
+  "run_at, next_at, traceparent) SELECT troupe_current_tenant(), r.id, r.type, CASE WHEN r.at > "
+  "now() THEN 'scheduled' ELSE 'available' END, r.payload, r.priority, r.max_attempts, "
+  "r.timeout_s, r.at, r.at, nullif($2, '') FROM (SELECT j.id, j.type, j.payload, j.priority, "
+  "j.max_attempts, j.timeout_s, coalesce(" TROUPE_MS(
+    "j.run_at_ms") ", now()) AS at, j.n FROM "
+                   "jsonb_to_recordset($1::jsonb) AS j(id uuid, type text, payload jsonb, priority "
+                   "smallint, "
+                   "max_attempts int, timeout_s int, run_at_ms bigint, n int)) r ORDER BY r.n "
+                   "RETURNING " TROUPE_JOB_COLUMNS};
 constexpr pg_statement unfinished_by_key_sql{
   "job_by_key",
   "SELECT " TROUPE_JOB_COLUMNS " FROM jobs WHERE unique_key = $1 AND " TROUPE_UNFINISHED};
@@ -126,67 +139,66 @@ constexpr pg_statement record_sql{
                     "r.retry_ms") " END, "
                                   "leased_by = NULL, attempts = j.attempts || "
                                   "jsonb_build_array(jsonb_build_object('n', r.n, "
-                                  "'started_at', " TROUPE_TS(TROUPE_MS("r.s")) ", "
-                                                                               "'finished_at',"
-                                                                               " " TROUPE_TS(
-                                                                                 TROUPE_MS(
-                                                                                   "r.f")) ", "
-                                                                                           "'error'"
-                                                                                           ", "
-                                                                                           "r."
-                                                                                           "error))"
-                                                                                           " FROM "
-                                                                                           "jsonb_"
-                                                                                           "to_"
-                                                                                           "records"
-                                                                                           "et($1::"
-                                                                                           "jsonb) "
-                                                                                           "AS "
-                                                                                           "r(id "
-                                                                                           "uuid, "
-                                                                                           "n int, "
-                                                                                           "state "
-                                                                                           "text, "
-                                                                                           "result "
-                                                                                           "jsonb, "
-                                                                                           "error "
-                                                                                           "text, "
-                                                                                           "s "
-                                                                                           "bigint,"
-                                                                                           " f "
-                                                                                           "bigint,"
-                                                                                           " retry_"
-                                                                                           "ms "
-                                                                                           "bigint)"
-                                                                                           " WHERE "
-                                                                                           "j."
-                                                                                           "tenant_"
-                                                                                           "id = "
-                                                                                           "troupe_"
-                                                                                           "current"
-                                                                                           "_tenant"
-                                                                                           "() AND "
-                                                                                           "j.id = "
-                                                                                           "r.id "
-                                                                                           "AND "
-                                                                                           "j."
-                                                                                           "leased_"
-                                                                                           "by = "
-                                                                                           "$2 AND "
-                                                                                           "j."
-                                                                                           "state "
-                                                                                           "= "
-                                                                                           "'runnin"
-                                                                                           "g' AND "
-                                                                                           "j."
-                                                                                           "attempt"
-                                                                                           " = r.n "
-                                                                                           "RETURNI"
-                                                                                           "NG "
-                                                                                           "j.id::"
-                                                                                           "text, "
-                                                                                           "j."
-                                                                                           "state"};
+                                  "'started_at', " TROUPE_TS(
+                                    TROUPE_MS("r.s")) ", "
+                                                      "'finished_at',"
+                                                      " " TROUPE_TS(TROUPE_MS("r.f")) ", "
+                                                                                      "'error'"
+                                                                                      ", "
+                                                                                      "r."
+                                                                                      "error))"
+                                                                                      " FROM "
+                                                                                      "jsonb_"
+                                                                                      "to_"
+                                                                                      "records"
+                                                                                      "et($1::"
+                                                                                      "jsonb) "
+                                                                                      "AS "
+                                                                                      "r(id "
+                                                                                      "uuid, "
+                                                                                      "n int, "
+                                                                                      "state "
+                                                                                      "text, "
+                                                                                      "result "
+                                                                                      "jsonb, "
+                                                                                      "error "
+                                                                                      "text, "
+                                                                                      "s "
+                                                                                      "bigint,"
+                                                                                      " f "
+                                                                                      "bigint,"
+                                                                                      " retry_"
+                                                                                      "ms "
+                                                                                      "bigint)"
+                                                                                      " WHERE "
+                                                                                      "j."
+                                                                                      "tenant_"
+                                                                                      "id = "
+                                                                                      "troupe_"
+                                                                                      "current"
+                                                                                      "_tenant"
+                                                                                      "() AND "
+                                                                                      "j.id = "
+                                                                                      "r.id "
+                                                                                      "AND "
+                                                                                      "j."
+                                                                                      "leased_"
+                                                                                      "by = "
+                                                                                      "$2 AND "
+                                                                                      "j."
+                                                                                      "state "
+                                                                                      "= "
+                                                                                      "'runnin"
+                                                                                      "g' AND "
+                                                                                      "j."
+                                                                                      "attempt"
+                                                                                      " = r.n "
+                                                                                      "RETURNI"
+                                                                                      "NG "
+                                                                                      "j.id::"
+                                                                                      "text, "
+                                                                                      "j."
+                                                                                      "state"};
 constexpr pg_statement release_sql{
   "job_release",
   "UPDATE jobs SET state = 'available', attempt = attempt - 1, next_at = now(), leased_by = NULL "
@@ -438,6 +450,66 @@ caf::expected<std::pair<job_row, bool>> job_repository::enqueue(const new_job& j
   return caf::make_error(protocol::errc::conflict, "unique_key contended");
 }
 
+caf::expected<std::vector<std::pair<job_row, bool>>>
+job_repository::enqueue_many(const std::vector<new_job>& jobs) {
+  std::vector<std::pair<job_row, bool>> out(jobs.size());
+  json plain = json::array();
+  std::vector<std::size_t> plain_index;
+  std::int64_t soonest = 0;
+  const auto now = unix_now_ms();
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const auto& job = jobs[i];
+    if (job.unique_key) {
+      auto one = enqueue(job);
+      if (!one) {
+        return std::move(one.error());
+      }
+      out[i] = std::move(*one);
+      continue;
+    }
+    const auto id = job.id.empty() ? protocol::new_uuid_v7() : job.id;
+    json row{{"id", id},
+             {"type", job.type},
+             {"payload", json::parse(job.payload, nullptr, false)},
+             {"priority", job.priority},
+             {"max_attempts", job.max_attempts},
+             {"timeout_s", job.timeout_s},
+             {"run_at_ms", job.run_at_ms ? json(*job.run_at_ms) : json(nullptr)},
+             {"n", plain_index.size()}};
+    if (row["payload"].is_discarded()) {
+      row["payload"] = json::object();
+    }
+    plain.push_back(std::move(row));
+    plain_index.push_back(i);
+    const auto at = job.run_at_ms.value_or(now);
+    soonest = soonest == 0 ? at : std::min(soonest, at);
+  }
+  if (plain_index.empty()) {
+    return out;
+  }
+  auto rows = tx_.execute(insert_jobs_sql, {plain.dump(), jobs.front().traceparent});
+  if (!rows) {
+    return std::move(rows.error());
+  }
+  // RETURNING follows the order of the rows inserted, which follow `n`.
+  std::map<std::string, job_row> by_id;
+  for (int r = 0; r < rows->size(); ++r) {
+    auto row = to_job(*rows, r);
+    by_id.emplace(row.id, std::move(row));
+  }
+  for (std::size_t k = 0; k < plain_index.size(); ++k) {
+    auto found = by_id.find(plain[k]["id"].get<std::string>());
+    if (found == by_id.end()) {
+      return caf::make_error(protocol::errc::internal, "a batch job was not inserted");
+    }
+    out[plain_index[k]] = {std::move(found->second), true};
+  }
+  if (auto err = queue_at(soonest)) {
+    return err;
+  }
+  return out;
+}
+
 caf::expected<std::optional<job_row>> job_repository::job(const std::string& id, bool for_update) {
   return one_row<job_row>(tx_.execute(for_update ? job_lock_sql : job_sql, {id}), to_job);
 }
@@ -484,10 +556,8 @@ caf::expected<std::optional<job_row>> job_repository::retry(const std::string& i
 }
 
 caf::expected<std::pair<std::vector<claimed_job>, std::vector<fired_schedule>>>
-job_repository::claim(std::uint32_t limit, std::int64_t lease_s, const std::string& instance) {
-  if (auto locked = tx_.execute(queue_lock_sql); !locked) {
-    return std::move(locked.error());
-  }
+job_repository::claim(std::uint32_t limit, std::int64_t lease_s, const std::string& instance,
+                      bool settle_queue) {
   std::vector<fired_schedule> fired;
   auto due = tx_.execute(due_schedules_sql);
   if (!due) {
@@ -552,7 +622,14 @@ job_repository::claim(std::uint32_t limit, std::int64_t lease_s, const std::stri
       out.push_back(std::move(c));
     }
   }
-  if (out.size() < limit || limit == 0) {
+  // Only a claim that emptied the tenant's due work touches its queue row, and it locks the
+  // row before it looks for the next due time: an enqueue that holds the row's key-share lock
+  // commits first and is seen; a later one finds the row gone or moved and writes it again.
+  // Busy claims never touch the row, so they never make enqueuers wait.
+  if (settle_queue && (out.size() < limit || limit == 0)) {
+    if (auto locked = tx_.execute(queue_lock_sql); !locked) {
+      return std::move(locked.error());
+    }
     auto next = tx_.execute(next_due_sql);
     if (!next) {
       return std::move(next.error());

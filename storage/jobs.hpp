@@ -120,6 +120,11 @@ public:
   /// the tenant due. With a unique key that an unfinished job holds: that job, and false.
   caf::expected<std::pair<job_row, bool>> enqueue(const new_job& job);
 
+  /// `enqueue` for many jobs in one transaction (one INSERT for those without a unique key),
+  /// in the order given.
+  caf::expected<std::vector<std::pair<job_row, bool>>>
+  enqueue_many(const std::vector<new_job>& jobs);
+
   caf::expected<std::optional<job_row>> job(const std::string& id, bool for_update = false);
 
   /// Newest first; `state` and `type` filter when not empty; `before`: an id (cursor).
@@ -137,9 +142,12 @@ public:
   /// Fires the tenant's due schedules (one job per due time, recorded in schedule_firings),
   /// then claims up to `limit` due jobs for `lease_s` seconds as `instance`, ordered by
   /// priority, then due time. A job whose lease ran out (its node stopped) is claimed again as
-  /// its next attempt. Then moves the tenant's place in the queue to its next due time.
+  /// its next attempt. Then, with `settle_queue`, moves the tenant's place in the queue to its
+  /// next due time (a claim without it leaves the place as it was: too early at worst, which
+  /// costs the next round a claim that finds nothing, never a job).
   caf::expected<std::pair<std::vector<claimed_job>, std::vector<fired_schedule>>>
-  claim(std::uint32_t limit, std::int64_t lease_s, const std::string& instance);
+  claim(std::uint32_t limit, std::int64_t lease_s, const std::string& instance,
+        bool settle_queue = true);
 
   /// Extends the leases `instance` holds on `ids` by `lease_s`; the ids still held, each with
   /// whether a cancel was requested.

@@ -302,8 +302,11 @@ void flush(dispatcher_pointer self) {
   }
 }
 
+// Claims in each of `tenants`; `settle`: also move their places in the queue (a claim
+// because of a poke does not: under a stream of single enqueues it would contend with every
+// enqueuer for the tenant's queue row; the next round settles it).
 void claim_in(dispatcher_pointer self, const std::vector<std::string>& tenants,
-              std::uint32_t capacity) {
+              std::uint32_t capacity, bool settle) {
   auto& st = self->state;
   struct progress {
     std::size_t left = 0;
@@ -321,9 +324,9 @@ void claim_in(dispatcher_pointer self, const std::vector<std::string>& tenants,
       = std::pair<std::vector<storage::claimed_job>, std::vector<storage::fired_schedule>>;
     kit::read_tx<claimed>(
       self, tenant,
-      [per_tenant, lease_s, instance](storage::pg_transaction& tx) {
+      [per_tenant, lease_s, instance, settle](storage::pg_transaction& tx) {
         storage::job_repository repo{tx};
-        return repo.claim(per_tenant, lease_s, instance);
+        return repo.claim(per_tenant, lease_s, instance, settle);
       },
       [self, p, per_tenant](caf::expected<claimed> got) {
         auto& s = self->state;
@@ -403,7 +406,7 @@ void round(dispatcher_pointer self) {
         }
         return;
       }
-      claim_in(self, view->due, capacity(self));
+      claim_in(self, view->due, capacity(self), true);
     });
 }
 
@@ -512,7 +515,7 @@ caf::behavior job_dispatcher(dispatcher_pointer self, job_dispatcher_options opt
   st.config = std::make_shared<shared_config>();
   st.config->options = options;
   st.config->log = protocol::make_logger("jobs");
-  st.prefetch = options.prefetch > 0 ? options.prefetch : std::max(32u, 32 * options.concurrency);
+  st.prefetch = options.prefetch > 0 ? options.prefetch : std::max(64u, 64 * options.concurrency);
   st.instance = options.node + "/" + protocol::crypto::hex(protocol::crypto::random_bytes(6));
   self->system().registry().put(job_dispatcher_key, self);
   self->set_exit_handler([self](caf::exit_msg& msg) {
@@ -545,7 +548,7 @@ caf::behavior job_dispatcher(dispatcher_pointer self, job_dispatcher_options opt
         round(self);
         return;
       }
-      claim_in(self, {tenant}, free);
+      claim_in(self, {tenant}, free, false);
     },
     [self](protocol::sweep_atom) {
       heartbeat(self);

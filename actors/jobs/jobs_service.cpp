@@ -81,12 +81,7 @@ json job_change(const storage::job_row& j) {
 
 // -- jobs -------------------------------------------------------------------------------------
 
-void create_job(service_pointer self, const protocol::auth_call& call, const json& in,
-                reply_promise rp) {
-  if (auto bad = check_job(self, in, "")) {
-    rp.deliver(std::move(*bad));
-    return;
-  }
+storage::new_job job_of(const json& in, const protocol::auth_call& call) {
   storage::new_job job;
   job.type = in.at("type").get<std::string>();
   job.payload = in.value("payload", json::object()).dump();
@@ -100,6 +95,16 @@ void create_job(service_pointer self, const protocol::auth_call& call, const jso
     job.unique_key = in.at("unique_key").get<std::string>();
   }
   job.traceparent = call.origin.traceparent;
+  return job;
+}
+
+void create_job(service_pointer self, const protocol::auth_call& call, const json& in,
+                reply_promise rp) {
+  if (auto bad = check_job(self, in, "")) {
+    rp.deliver(std::move(*bad));
+    return;
+  }
+  auto job = job_of(in, call);
   using created = std::pair<storage::job_row, bool>;
   kit::audited_tx<created>(
     self, call, "job.created",
@@ -129,6 +134,63 @@ void create_job(service_pointer self, const protocol::auth_call& call, const jso
         poke_job_dispatcher(self->system(), tenant);
       }
       rp.deliver(ok(201, body.dump(), "/v1/jobs/" + row->first.id));
+    });
+}
+
+// POST /v1/jobs/batch: every job checked first, then all enqueued in one audited transaction
+// (one entry naming every job created).
+void create_jobs(service_pointer self, const protocol::auth_call& call, const json& in,
+                 reply_promise rp) {
+  const auto& list = in.at("jobs");
+  std::vector<storage::new_job> jobs;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (auto bad = check_job(self, list[i], "/jobs/" + std::to_string(i))) {
+      rp.deliver(std::move(*bad));
+      return;
+    }
+    jobs.push_back(job_of(list[i], call));
+  }
+  using created = std::vector<std::pair<storage::job_row, bool>>;
+  kit::audited_tx<created>(
+    self, call, "job.created",
+    [jobs](storage::pg_transaction& tx, protocol::audit_change& change) -> caf::expected<created> {
+      storage::job_repository repo{tx};
+      auto rows = repo.enqueue_many(jobs);
+      if (rows) {
+        json ids = json::array();
+        std::size_t duplicates = 0;
+        for (const auto& [row, fresh] : *rows) {
+          if (fresh) {
+            ids.push_back(row.id);
+          } else {
+            ++duplicates;
+          }
+        }
+        change.resource_type = "job_batch";
+        change.resource_id = rows->empty() ? std::string{} : rows->front().first.id;
+        change.after = json{{"created", ids}, {"duplicates", duplicates}};
+      }
+      return rows;
+    },
+    [self, rp, tenant = call.tenant_id](caf::expected<created> rows) mutable {
+      if (!rows) {
+        fail(rp, rows.error(), "another unfinished job holds this unique_key");
+        return;
+      }
+      json data = json::array();
+      bool due = false;
+      for (const auto& [row, fresh] : *rows) {
+        auto body = storage::job_json(row, false);
+        if (!fresh) {
+          body["duplicate"] = true;
+        }
+        due = due || (fresh && row.state == "available");
+        data.push_back(std::move(body));
+      }
+      if (due) {
+        poke_job_dispatcher(self->system(), tenant);
+      }
+      rp.deliver(ok(201, json{{"data", std::move(data)}}.dump()));
     });
 }
 
@@ -403,11 +465,17 @@ protocol::users_actor::behavior_type jobs_service(service_pointer self,
         using op_fn
           = void (*)(service_pointer, const protocol::auth_call&, const json&, reply_promise);
         static const std::map<std::string, op_fn> ops{
-          {"create_job", create_job},    {"job", get_job},
-          {"jobs", list_jobs},           {"cancel_job", cancel_job},
-          {"retry_job", retry_job},      {"put_schedule", put_schedule},
-          {"schedules", list_schedules}, {"delete_schedule", delete_schedule},
-          {"functions", list_functions}, {"invoke", invoke},
+          {"create_job", create_job},
+          {"create_jobs", create_jobs},
+          {"job", get_job},
+          {"jobs", list_jobs},
+          {"cancel_job", cancel_job},
+          {"retry_job", retry_job},
+          {"put_schedule", put_schedule},
+          {"schedules", list_schedules},
+          {"delete_schedule", delete_schedule},
+          {"functions", list_functions},
+          {"invoke", invoke},
         };
         auto op = ops.find(call.op);
         if (op == ops.end()) {

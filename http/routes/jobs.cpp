@@ -20,6 +20,7 @@ using json = nlohmann::json;
 using protocol::errc;
 
 constexpr std::int64_t max_delay_s = 366LL * 24 * 3600;
+constexpr std::size_t max_batch = 1000; // jobs per POST /v1/jobs/batch
 
 void call_jobs(const services& svc, std::string op, const request& req, const request_context& ctx,
                const reply_fn& reply, const json& input, bool paged = false) {
@@ -98,6 +99,38 @@ std::int64_t now_ms() {
     .count();
 }
 
+// One job of POST /v1/jobs (or of a batch, under `base`), validated.
+json new_job_fields(validator& v, const json& body, const std::string& base) {
+  v.only(
+    body,
+    {"type", "payload", "run_at", "delay_s", "priority", "max_attempts", "timeout_s", "unique_key"},
+    base);
+  json input = json::object();
+  job_fields(v, body, base, input);
+  const bool has_run_at = body.contains("run_at") && !body.at("run_at").is_null();
+  const bool has_delay = body.contains("delay_s") && !body.at("delay_s").is_null();
+  if (has_run_at && has_delay) {
+    v.error(base + "/delay_s", "give run_at or delay_s, not both");
+  } else if (has_run_at) {
+    const auto& at = body.at("run_at");
+    auto ms = at.is_string() ? rfc3339_ms(at.get<std::string>()) : std::nullopt;
+    if (!ms) {
+      v.error(base + "/run_at", "must be an RFC 3339 date-time such as 2026-01-02T03:04:05.678Z");
+    } else if (*ms > now_ms() + max_delay_s * 1000) {
+      v.error(base + "/run_at", "must be within a year from now");
+    } else {
+      input["run_at_ms"] = *ms;
+    }
+  } else if (has_delay) {
+    json delay = json::object();
+    integer_field(v, body, "delay_s", base, 0, max_delay_s, delay);
+    if (delay.contains("delay_s")) {
+      input["run_at_ms"] = now_ms() + delay["delay_s"].get<std::int64_t>() * 1000;
+    }
+  }
+  return input;
+}
+
 } // namespace
 
 handler_fn create_job(const services& svc) {
@@ -107,38 +140,42 @@ handler_fn create_job(const services& svc) {
       return;
     }
     validator v;
-    v.only(*body,
-           {"type", "payload", "run_at", "delay_s", "priority", "max_attempts", "timeout_s",
-            "unique_key"},
-           "");
-    json input = json::object();
-    job_fields(v, *body, "", input);
-    const bool has_run_at = body->contains("run_at") && !body->at("run_at").is_null();
-    const bool has_delay = body->contains("delay_s") && !body->at("delay_s").is_null();
-    if (has_run_at && has_delay) {
-      v.error("/delay_s", "give run_at or delay_s, not both");
-    } else if (has_run_at) {
-      const auto& at = body->at("run_at");
-      auto ms = at.is_string() ? rfc3339_ms(at.get<std::string>()) : std::nullopt;
-      if (!ms) {
-        v.error("/run_at", "must be an RFC 3339 date-time such as 2026-01-02T03:04:05.678Z");
-      } else if (*ms > now_ms() + max_delay_s * 1000) {
-        v.error("/run_at", "must be within a year from now");
-      } else {
-        input["run_at_ms"] = *ms;
-      }
-    } else if (has_delay) {
-      json delay = json::object();
-      integer_field(v, *body, "delay_s", "", 0, max_delay_s, delay);
-      if (delay.contains("delay_s")) {
-        input["run_at_ms"] = now_ms() + delay["delay_s"].get<std::int64_t>() * 1000;
+    auto input = new_job_fields(v, *body, "");
+    if (v.failed()) {
+      reply(v.problem(req, ctx));
+      return;
+    }
+    call_jobs(svc, "create_job", req, ctx, reply, input);
+  };
+}
+
+handler_fn create_jobs(const services& svc) {
+  return [svc](const request& req, const request_context& ctx, const reply_fn& reply) {
+    auto body = json_object_body(req, ctx, reply);
+    if (!body) {
+      return;
+    }
+    validator v;
+    v.only(*body, {"jobs"}, "");
+    json input{{"jobs", json::array()}};
+    auto jobs = body->find("jobs");
+    if (jobs == body->end() || !jobs->is_array() || jobs->empty() || jobs->size() > max_batch) {
+      v.error("/jobs", "must be an array of 1 to " + std::to_string(max_batch) + " jobs");
+    } else {
+      for (std::size_t i = 0; i < jobs->size(); ++i) {
+        const auto base = "/jobs/" + std::to_string(i);
+        if (!(*jobs)[i].is_object()) {
+          v.error(base, "must be an object");
+          continue;
+        }
+        input["jobs"].push_back(new_job_fields(v, (*jobs)[i], base));
       }
     }
     if (v.failed()) {
       reply(v.problem(req, ctx));
       return;
     }
-    call_jobs(svc, "create_job", req, ctx, reply, input);
+    call_jobs(svc, "create_jobs", req, ctx, reply, input);
   };
 }
 

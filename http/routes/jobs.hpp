@@ -7,6 +7,8 @@ namespace troupe::http::routes {
 
 /// POST /v1/jobs
 handler_fn create_job(const services& svc);
+/// POST /v1/jobs/batch (up to 1000 jobs in one transaction)
+handler_fn create_jobs(const services& svc);
 /// GET /v1/jobs
 handler_fn list_jobs(const services& svc);
 /// GET /v1/jobs/{id}
