@@ -107,20 +107,24 @@ constexpr pg_statement due_tenants_sql{
 // stop. A job claimed again after its lease ran out gets that lost attempt in its history.
 constexpr pg_statement claim_sql{
   "job_claim",
-  "WITH due AS (SELECT id FROM jobs WHERE tenant_id = troupe_current_tenant() AND next_at <= "
-  "now() ORDER BY priority, next_at, id LIMIT $1::int FOR UPDATE SKIP LOCKED) UPDATE jobs j SET "
-  "state = 'running', attempt = j.attempt + 1, next_at = now() + make_interval(secs => "
-  "$2::bigint), leased_by = $3, attempts = CASE WHEN j.state = 'running' THEN j.attempts || "
-  "jsonb_build_array(jsonb_build_object('n', j.attempt, 'started_at', NULL, 'finished_at', "
-  "" TROUPE_TS("now()") ", 'error', 'lease expired: the node running it stopped')) ELSE "
-                        "j.attempts END, last_error = CASE WHEN j.state = 'running' THEN 'lease "
-                        "expired: the node "
-                        "running it stopped' ELSE j.last_error END FROM due WHERE j.tenant_id = "
-                        "troupe_current_tenant() AND j.id = due.id RETURNING j.id::text, j.type, "
-                        "j.payload::text, "
-                        "j.attempt, j.max_attempts, j.timeout_s, coalesce(j.traceparent, ''), "
-                        "j.cancel_requested, "
-                        "j.priority"};
+  "WITH due AS (SELECT id, next_at AS due_at FROM jobs WHERE tenant_id = troupe_current_tenant() "
+  "AND next_at <= now() ORDER BY priority, next_at, id LIMIT $1::int FOR UPDATE SKIP LOCKED), "
+  "claimed AS (UPDATE jobs j SET state = 'running', attempt = j.attempt + 1, next_at = now() + "
+  "make_interval(secs => $2::bigint), leased_by = $3, attempts = CASE WHEN j.state = 'running' "
+  "THEN j.attempts || jsonb_build_array(jsonb_build_object('n', j.attempt, 'started_at', NULL, "
+  "'finished_at', " TROUPE_TS(
+    "now()") ", 'error', 'lease expired: the node running it "
+             "stopped')) ELSE j.attempts END, last_error = CASE WHEN j.state = 'running' THEN "
+             "'lease "
+             "expired: the node running it stopped' ELSE j.last_error END FROM due WHERE "
+             "j.tenant_id = "
+             "troupe_current_tenant() AND j.id = due.id RETURNING j.id, j.type, j.payload, "
+             "j.attempt, "
+             "j.max_attempts, j.timeout_s, j.traceparent, j.cancel_requested, j.priority, "
+             "due.due_at) "
+             "SELECT id::text, type, payload::text, attempt, max_attempts, timeout_s, "
+             "coalesce(traceparent, "
+             "''), cancel_requested, priority FROM claimed ORDER BY priority, due_at, id"};
 constexpr pg_statement heartbeat_sql{
   "job_heartbeat",
   "UPDATE jobs SET next_at = now() + make_interval(secs => $2::bigint) WHERE tenant_id = "
@@ -619,6 +623,7 @@ job_repository::claim(std::uint32_t limit, std::int64_t lease_s, const std::stri
       c.timeout_s = int_cell(*rows, r, 5);
       c.traceparent = rows->get(r, 6);
       c.cancel_requested = rows->get(r, 7) == "t";
+      c.priority = int_cell(*rows, r, 8);
       out.push_back(std::move(c));
     }
   }

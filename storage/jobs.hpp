@@ -62,6 +62,7 @@ struct claimed_job {
   std::int32_t timeout_s = 300;
   std::string traceparent;
   bool cancel_requested = false;
+  std::int32_t priority = 5;
 };
 
 /// How one attempt ended, to be recorded.

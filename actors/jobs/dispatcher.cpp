@@ -19,9 +19,10 @@
 #include <caf/stateful_actor.hpp>
 #include <spdlog/logger.h>
 
-#include <deque>
 #include <map>
 #include <random>
+#include <set>
+#include <tuple>
 #include <unordered_map>
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(troupe::storage::job_outcome)
@@ -179,7 +180,9 @@ struct dispatcher_state {
   std::shared_ptr<shared_config> config;
   std::string instance;
   std::unordered_map<std::string, held_job> held; // claimed and not yet recorded
-  std::deque<std::string> waiting;                // held, not started
+  // Held, not started: by priority, then in the order claimed (claims come ordered by due time).
+  std::set<std::tuple<std::int32_t, std::uint64_t, std::string>> waiting;
+  std::uint64_t claimed_seq = 0;
   std::uint32_t running = 0;
   std::uint32_t prefetch = 0;
   bool claiming = false;
@@ -202,8 +205,8 @@ void maybe_quit(dispatcher_pointer self);
 void start_jobs(dispatcher_pointer self) {
   auto& st = self->state;
   while (!st.draining && st.running < st.config->options.concurrency && !st.waiting.empty()) {
-    auto id = std::move(st.waiting.front());
-    st.waiting.pop_front();
+    auto id = std::get<2>(*st.waiting.begin());
+    st.waiting.erase(st.waiting.begin());
     auto i = st.held.find(id);
     if (i == st.held.end()) {
       continue;
@@ -221,7 +224,7 @@ void hold(dispatcher_pointer self, std::vector<storage::claimed_job> claimed) {
     if (st.held.count(id) != 0) {
       continue; // claimed again after its lease ran out while we still hold it: keep ours
     }
-    st.waiting.push_back(id);
+    st.waiting.emplace(job.priority, st.claimed_seq++, id);
     st.held.emplace(std::move(id), held_job{std::move(job), {}});
   }
   start_jobs(self);
@@ -288,8 +291,10 @@ void flush(dispatcher_pointer self) {
         --s.flushing;
         if (!r) {
           // The jobs stay leased to us until the lease runs out: then they run again.
-          s.config->log->error("cannot record {} job outcomes: {}", count,
-                               self->system().render(r.error()));
+          s.config->log->error(protocol::event("cannot record job outcomes")
+                                 .add("count", static_cast<std::uint64_t>(count))
+                                 .add("error", self->system().render(r.error()))
+                                 .str());
         } else if (r->published) {
           poke_webhook_dispatcher(self->system());
         }
@@ -331,16 +336,22 @@ void claim_in(dispatcher_pointer self, const std::vector<std::string>& tenants,
       [self, p, per_tenant](caf::expected<claimed> got) {
         auto& s = self->state;
         if (!got) {
-          s.config->log->error("cannot claim jobs: {}", self->system().render(got.error()));
+          s.config->log->error(protocol::event("cannot claim jobs")
+                                 .add("error", self->system().render(got.error()))
+                                 .str());
         } else {
           for (const auto& f : got->second) {
-            s.config->log->info("schedule {} fired for {}: job {}", f.name, f.due_at, f.job_id);
+            s.config->log->info(protocol::event("schedule fired")
+                                  .add("schedule", f.name)
+                                  .add("due_at", f.due_at)
+                                  .add("job", f.job_id)
+                                  .str());
           }
           p->full = p->full || got->first.size() >= per_tenant || !got->second.empty();
           if (s.draining) {
             // Claimed while shutting down: give them back at once.
             for (auto& job : got->first) {
-              s.waiting.push_back(job.id);
+              s.waiting.emplace(job.priority, s.claimed_seq++, job.id);
               s.held.emplace(job.id, held_job{std::move(job), {}});
             }
           } else {
@@ -386,8 +397,14 @@ void round(dispatcher_pointer self) {
     [self](caf::expected<storage::job_queue_view> view) {
       auto& s = self->state;
       s.claiming = false;
+      if (s.draining) {
+        maybe_quit(self);
+        return;
+      }
       if (!view) {
-        s.config->log->warn("cannot read the job queue: {}", self->system().render(view.error()));
+        s.config->log->warn(protocol::event("cannot read the job queue")
+                              .add("error", self->system().render(view.error()))
+                              .str());
         return;
       }
       if (view->next_ms > 0) {
@@ -431,7 +448,9 @@ void heartbeat(dispatcher_pointer self) {
       [self, shared](caf::expected<held_list> still) {
         auto& s = self->state;
         if (!still) {
-          s.config->log->warn("cannot renew job leases: {}", self->system().render(still.error()));
+          s.config->log->warn(protocol::event("cannot renew job leases")
+                                .add("error", self->system().render(still.error()))
+                                .str());
           return;
         }
         for (const auto& [id, cancel] : *still) {
@@ -441,8 +460,10 @@ void heartbeat(dispatcher_pointer self) {
           }
         }
         if (still->size() < shared->size()) {
-          s.config->log->warn("{} held jobs lost their lease (their outcomes will be ignored)",
-                              shared->size() - still->size());
+          s.config->log->warn(
+            protocol::event("held jobs lost their lease (their outcomes will be ignored)")
+              .add("jobs", static_cast<std::uint64_t>(shared->size() - still->size()))
+              .str());
         }
       });
   }
@@ -476,10 +497,14 @@ void release_waiting(dispatcher_pointer self, bool everything) {
       [self, shared, left](caf::expected<std::size_t> released) {
         auto& s = self->state;
         if (!released) {
-          s.config->log->warn("cannot give back {} jobs (their leases will run out): {}",
-                              shared->size(), self->system().render(released.error()));
+          s.config->log->warn(protocol::event("cannot give back jobs (their leases will run out)")
+                                .add("jobs", static_cast<std::uint64_t>(shared->size()))
+                                .add("error", self->system().render(released.error()))
+                                .str());
         } else {
-          s.config->log->info("gave back {} jobs on shutdown", *released);
+          s.config->log->info(protocol::event("gave back jobs on shutdown")
+                                .add("jobs", static_cast<std::uint64_t>(*released))
+                                .str());
         }
         for (const auto& id : *shared) {
           auto i = s.held.find(id);
@@ -526,7 +551,10 @@ caf::behavior job_dispatcher(dispatcher_pointer self, job_dispatcher_options opt
     }
     s.draining = true;
     s.exit_reason = msg.reason;
-    s.config->log->info("draining: {} jobs running, {} not started", s.running, s.waiting.size());
+    s.config->log->info(protocol::event("draining jobs")
+                          .add("running", static_cast<std::uint64_t>(s.running))
+                          .add("not_started", static_cast<std::uint64_t>(s.waiting.size()))
+                          .str());
     release_waiting(self, false);
     self->delayed_send(self, s.config->options.drain_grace, protocol::prune_atom_v);
   });
@@ -589,8 +617,10 @@ caf::behavior job_dispatcher(dispatcher_pointer self, job_dispatcher_options opt
       // The drain's grace is over: what still runs is given back to run again elsewhere.
       auto& s = self->state;
       if (s.running > 0) {
-        s.config->log->warn("{} jobs still running after the drain grace: giving them back",
-                            s.running);
+        s.config->log->warn(
+          protocol::event("jobs still running after the drain grace: giving them back")
+            .add("jobs", static_cast<std::uint64_t>(s.running))
+            .str());
         for (auto& [id, h] : s.held) {
           if (h.runner) {
             self->send_exit(h.runner, caf::exit_reason::user_shutdown);

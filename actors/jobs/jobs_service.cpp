@@ -441,7 +441,8 @@ void invoke(service_pointer self, const protocol::auth_call& call, const json& i
         }
         const auto status = protocol::info(o.code).status;
         if (status >= 500 || o.code == errc::internal) {
-          log->error("function {} failed: {}", name, o.error);
+          log->error(
+            protocol::event("function failed").add("function", name).add("error", o.error).str());
           rp.deliver(caf::make_error(errc::internal, "function " + name + " failed"));
           return;
         }
@@ -449,7 +450,10 @@ void invoke(service_pointer self, const protocol::auth_call& call, const json& i
       },
       [self, rp, feature, name, log](caf::error& err) mutable {
         self->send_exit(feature, caf::exit_reason::user_shutdown);
-        log->error("function {} failed: {}", name, self->system().render(err));
+        log->error(protocol::event("function failed")
+                     .add("function", name)
+                     .add("error", self->system().render(err))
+                     .str());
         rp.deliver(caf::make_error(errc::internal, "function " + name + " failed"));
       });
 }

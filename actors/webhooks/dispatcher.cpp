@@ -318,11 +318,13 @@ void disable(dispatcher_pointer self, const std::string& tenant, const std::stri
     },
     [self, log, endpoint](caf::expected<bool> done) {
       if (done) {
-        log->warn("webhook endpoint {} disabled", endpoint);
+        log->warn(protocol::event("webhook endpoint disabled").add("endpoint", endpoint).str());
         round(self);
       } else if (protocol::to_errc(done.error()) != protocol::errc::conflict) {
-        log->error("cannot disable webhook endpoint {}: {}", endpoint,
-                   self->system().render(done.error()));
+        log->error(protocol::event("cannot disable webhook endpoint")
+                     .add("endpoint", endpoint)
+                     .add("error", self->system().render(done.error()))
+                     .str());
       }
     });
 }
@@ -349,8 +351,10 @@ void flush(dispatcher_pointer self) {
         s.in_flight -= std::min(s.in_flight, count);
         if (!r) {
           // The deliveries stay leased: they are claimed and sent again when it runs out.
-          s.config->log->error("cannot record {} webhook attempts: {}", count,
-                               self->system().render(r.error()));
+          s.config->log->error(protocol::event("cannot record webhook attempts")
+                                 .add("count", static_cast<std::uint64_t>(count))
+                                 .add("error", self->system().render(r.error()))
+                                 .str());
         } else {
           for (const auto& d : *r) {
             disable(self, tenant, d.endpoint_id, d.reason);
@@ -385,8 +389,9 @@ void claim_tenants(dispatcher_pointer self, const std::vector<std::string>& tena
       [self, p, per_tenant](caf::expected<std::vector<storage::claimed_delivery>> claimed) {
         auto& s = self->state;
         if (!claimed) {
-          s.config->log->error("cannot claim webhook deliveries: {}",
-                               self->system().render(claimed.error()));
+          s.config->log->error(protocol::event("cannot claim webhook deliveries")
+                                 .add("error", self->system().render(claimed.error()))
+                                 .str());
         } else {
           p->full = p->full || claimed->size() >= per_tenant;
           hand_over(self, std::move(*claimed));
@@ -414,8 +419,9 @@ void alive(dispatcher_pointer self) {
     },
     [self](caf::expected<bool> done) {
       if (!done) {
-        self->state.config->log->warn("cannot refresh the webhook dispatcher's row: {}",
-                                      self->system().render(done.error()));
+        self->state.config->log->warn(protocol::event("cannot refresh the webhook dispatcher's row")
+                                        .add("error", self->system().render(done.error()))
+                                        .str());
       }
     });
 }

@@ -59,6 +59,7 @@ BODIES = {
     ("POST", "/v1/webhooks/deliveries/{}/retry"): None,
     ("POST", "/v1/inbound/{}"): {"id": "evt_made_by_a"},
     ("POST", "/v1/jobs"): {"type": "audit.prune", "payload": {}},
+    ("POST", "/v1/jobs/batch"): {"jobs": [{"type": "audit.prune"}]},
     ("POST", "/v1/jobs/{}/cancel"): None,
     ("POST", "/v1/jobs/{}/retry"): None,
     # POST /v1/functions/{name} names a function, not an object of B: A calls
