@@ -640,6 +640,15 @@ caf::actor spawn_job_dispatcher(caf::local_actor* parent, job_dispatcher_options
   return parent->spawn(job_dispatcher, std::move(options));
 }
 
+caf::actor spawn_job_runner(caf::actor_system& system, const job_dispatcher_options& options,
+                            caf::actor report_to, const storage::claimed_job& job) {
+  auto config = std::make_shared<shared_config>();
+  config->options = options;
+  config->log = protocol::make_logger("jobs");
+  return system.spawn(job_runner, std::shared_ptr<const shared_config>{config},
+                      std::move(report_to), job);
+}
+
 void poke_job_dispatcher(caf::actor_system& system, const std::string& tenant) {
   if (auto dispatcher = system.registry().get(job_dispatcher_key)) {
     caf::anon_send(caf::actor_cast<caf::actor>(dispatcher), protocol::poke_atom_v, tenant);

@@ -12,6 +12,10 @@ namespace troupe::features {
 class catalog;
 } // namespace troupe::features
 
+namespace troupe::storage {
+struct claimed_job;
+} // namespace troupe::storage
+
 namespace troupe::actors {
 
 class metrics_registry;
@@ -40,6 +44,12 @@ struct job_dispatcher_options {
 /// records outcomes in batches, and on shutdown lets running jobs finish (up to `drain_grace`)
 /// and gives back the ones it has not started.
 caf::actor spawn_job_dispatcher(caf::local_actor* parent, job_dispatcher_options options);
+
+/// Spawns the `job_runner` of one attempt of `job` (what the dispatcher does for each job it
+/// starts; public for tests). It reports `(attempted_atom, tenant id, storage::job_outcome)` to
+/// `report_to` and ends; `retire_atom` cancels it.
+caf::actor spawn_job_runner(caf::actor_system& system, const job_dispatcher_options& options,
+                            caf::actor report_to, const storage::claimed_job& job);
 
 /// Tells this node's dispatcher that `tenant` has jobs due now (no-op if it is not running).
 void poke_job_dispatcher(caf::actor_system& system, const std::string& tenant);
