@@ -505,8 +505,12 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
       return 1;
     }
   }
+  // Marks this process's job notifications, which its own dispatcher ignores (it is poked
+  // directly).
+  const auto jobs_token = protocol::crypto::hex(protocol::crypto::random_bytes(8));
   actors::jobs_service_options jobs;
   jobs.catalog = catalog;
+  jobs.token = jobs_token;
   children.push_back({"jobs_service", registered(actors::jobs_key, [jobs](caf::local_actor* self) {
                         return caf::actor_cast<caf::actor>(actors::spawn_jobs_service(self, jobs));
                       })});
@@ -517,6 +521,8 @@ int serve(const config::settings& cfg, const std::shared_ptr<http::tls_context>&
   job_dispatcher.retry_base_ms = cfg.jobs_retry_base_ms;
   job_dispatcher.retry_max_ms = cfg.jobs_retry_max_ms;
   job_dispatcher.metrics = metrics;
+  job_dispatcher.listen_conninfo = database.app_conninfo;
+  job_dispatcher.token = jobs_token;
   children.push_back(
     {"job_dispatcher",
      registered(actors::job_dispatcher_key, [job_dispatcher](caf::local_actor* self) {

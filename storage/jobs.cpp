@@ -48,6 +48,8 @@ constexpr pg_statement insert_jobs_sql{
                    "smallint, "
                    "max_attempts int, timeout_s int, run_at_ms bigint, n int)) r ORDER BY r.n "
                    "RETURNING " TROUPE_JOB_COLUMNS};
+constexpr pg_statement notify_sql{
+  "job_notify", "SELECT pg_notify('troupe_jobs', $1 || ' ' || troupe_current_tenant()::text)"};
 constexpr pg_statement unfinished_by_key_sql{
   "job_by_key",
   "SELECT " TROUPE_JOB_COLUMNS " FROM jobs WHERE unique_key = $1 AND " TROUPE_UNFINISHED};
@@ -512,6 +514,11 @@ job_repository::enqueue_many(const std::vector<new_job>& jobs) {
     return err;
   }
   return out;
+}
+
+caf::error job_repository::notify_due(const std::string& token) {
+  auto sent = tx_.execute(notify_sql, {token});
+  return sent ? caf::error{} : std::move(sent.error());
 }
 
 caf::expected<std::optional<job_row>> job_repository::job(const std::string& id, bool for_update) {

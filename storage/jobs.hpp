@@ -128,6 +128,10 @@ public:
 
   caf::expected<std::optional<job_row>> job(const std::string& id, bool for_update = false);
 
+  /// Tells the other nodes' dispatchers (LISTEN troupe_jobs) at COMMIT that this tenant has
+  /// jobs due now; `token` marks this process's own notifications.
+  caf::error notify_due(const std::string& token);
+
   /// Newest first; `state` and `type` filter when not empty; `before`: an id (cursor).
   caf::expected<std::vector<job_row>> jobs(const std::string& state, const std::string& type,
                                            const std::string& before, std::uint32_t limit);

@@ -6,6 +6,7 @@
 #include "storage/jobs.hpp"
 
 #include <caf/event_based_actor.hpp>
+#include <caf/local_actor.hpp>
 
 #include <stdexcept>
 
@@ -94,6 +95,20 @@ std::vector<std::pair<std::string, std::string>> catalog::check(const entry& e,
     out.emplace_back(std::move(v.pointer), std::move(v.message));
   }
   return out;
+}
+
+namespace {
+
+// The factory travels as the actor's argument: CAF 0.17 dereferences a null argument tuple
+// when a function-based actor is spawned without arguments (UBSan reports it).
+caf::behavior feature_actor(caf::event_based_actor* self, actor_factory factory) {
+  return factory(self);
+}
+
+} // namespace
+
+caf::actor spawn_feature(caf::local_actor* parent, const actor_factory& factory) {
+  return parent->spawn(feature_actor, factory);
 }
 
 void transaction(caf::event_based_actor* self, const invocation& in, tx_body body,

@@ -114,6 +114,10 @@ private:
   std::map<std::pair<int, std::string>, std::unique_ptr<entry>> entries_;
 };
 
+/// Spawns the feature actor of one invocation as a child of `parent` (what the job runner
+/// and the functions service do).
+caf::actor spawn_feature(caf::local_actor* parent, const actor_factory& factory);
+
 // -- reaching PostgreSQL from a feature actor -------------------------------------------------
 
 template <class T>

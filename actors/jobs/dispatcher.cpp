@@ -8,6 +8,7 @@
 #include "protocol/jobs.hpp"
 #include "protocol/logging.hpp"
 #include "storage/jobs.hpp"
+#include "storage/listener.hpp"
 #include "storage/webhooks.hpp"
 
 #include <caf/actor_registry.hpp>
@@ -19,9 +20,11 @@
 #include <caf/stateful_actor.hpp>
 #include <spdlog/logger.h>
 
+#include <atomic>
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 #include <tuple>
 #include <unordered_map>
 
@@ -134,7 +137,7 @@ caf::behavior job_runner(runner_pointer self, std::shared_ptr<const shared_confi
   in.max_attempts = st.job.max_attempts;
   const std::chrono::seconds timeout{st.job.timeout_s};
   in.deadline_ms = st.started_ms + timeout.count() * 1000;
-  st.handler = self->spawn(features::catalog::of(*entry).actor);
+  st.handler = features::spawn_feature(self, features::catalog::of(*entry).actor);
   self->request(st.handler, timeout, in)
     .then(
       [self](features::outcome& o) {
@@ -193,6 +196,10 @@ struct dispatcher_state {
   bool flush_armed = false;
   bool draining = false;
   bool releasing = false;
+  // The node's recent pace: outcomes in the current 100 ms window and in the last full one.
+  std::chrono::steady_clock::time_point window_start = std::chrono::steady_clock::now();
+  std::uint32_t window_count = 0;
+  std::uint32_t last_window = 0;
   caf::error exit_reason;
   std::int64_t next_wakeup_ms = 0;
 };
@@ -369,10 +376,30 @@ void claim_in(dispatcher_pointer self, const std::vector<std::string>& tenants,
   }
 }
 
+// Jobs finished per 100 ms lately (0 after 200 ms without any).
+std::uint32_t pace(dispatcher_pointer self) {
+  auto& st = self->state;
+  const auto age = std::chrono::steady_clock::now() - st.window_start;
+  if (age >= std::chrono::milliseconds{200}) {
+    return st.window_count / 2;
+  }
+  return std::max(st.last_window, st.window_count);
+}
+
+// How many jobs a claim may take now: the free slots, plus, when this node finishes jobs
+// quickly, about 400 ms of its pace (up to the prefetch bound). Slow jobs are thus claimed only
+// for free slots and stay in the queue for other nodes; fast ones come in large batches.
 std::uint32_t capacity(dispatcher_pointer self) {
   auto& st = self->state;
   const auto held = static_cast<std::uint32_t>(st.held.size());
-  return held >= st.prefetch ? 0 : st.prefetch - held;
+  if (held >= st.prefetch) {
+    return 0;
+  }
+  const auto busy = st.running + static_cast<std::uint32_t>(st.waiting.size());
+  const auto concurrency = st.config->options.concurrency;
+  const auto free_slots = busy >= concurrency ? 0 : concurrency - busy;
+  const auto ahead = std::min(st.prefetch, 4 * pace(self));
+  return std::min(st.prefetch - held, free_slots + ahead);
 }
 
 // One round: which tenants have work due, then a claim in each.
@@ -386,7 +413,7 @@ void round(dispatcher_pointer self) {
     return;
   }
   const auto free = capacity(self);
-  if (free < std::max<std::uint32_t>(1, st.prefetch / 4)) {
+  if (free == 0 || (free < st.prefetch / 4 && 4 * pace(self) >= st.prefetch)) {
     return; // finished jobs start the next round
   }
   st.claiming = true;
@@ -535,6 +562,62 @@ void maybe_quit(dispatcher_pointer self) {
   self->quit(st.exit_reason);
 }
 
+// A thread with its own connection LISTENs on `troupe_jobs`; a notification from another
+// process ("<token> <tenant id>", sent when a job became due now) pokes this dispatcher for
+// that tenant. The thread ends (within 100 ms) when the dispatcher does.
+void listen(dispatcher_pointer self) {
+  struct listener_thread {
+    std::atomic<bool> stop{false};
+    std::thread thread;
+  };
+  auto lt = std::make_shared<listener_thread>();
+  const auto& options = self->state.config->options;
+  lt->thread = std::thread{[lt, me = self->address(), conninfo = options.listen_conninfo,
+                            token = options.token, log = self->state.config->log] {
+    std::unique_ptr<storage::pg_listener> listener;
+    bool warned = false;
+    while (!lt->stop.load()) {
+      if (!listener) {
+        std::string error;
+        listener = storage::pg_listener::open(conninfo, "troupe_jobs", error);
+        if (!listener) {
+          if (!warned) {
+            log->warn(
+              protocol::event("cannot listen for jobs of other nodes").add("error", error).str());
+            warned = true;
+          }
+          for (int i = 0; i < 10 && !lt->stop.load(); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds{100});
+          }
+          continue;
+        }
+        warned = false;
+      }
+      bool ok = true;
+      auto payloads = listener->wait(std::chrono::milliseconds{100}, ok);
+      if (!ok) {
+        listener.reset();
+        continue;
+      }
+      for (const auto& p : payloads) {
+        const auto space = p.find(' ');
+        if (space == std::string::npos || p.compare(0, space, token) == 0) {
+          continue; // our own: the service poked us directly
+        }
+        if (auto dispatcher = caf::actor_cast<caf::actor>(me)) {
+          caf::anon_send(dispatcher, protocol::poke_atom_v, p.substr(space + 1));
+        }
+      }
+    }
+  }};
+  self->attach_functor([lt] {
+    lt->stop.store(true);
+    if (lt->thread.joinable()) {
+      lt->thread.join();
+    }
+  });
+}
+
 caf::behavior job_dispatcher(dispatcher_pointer self, job_dispatcher_options options) {
   auto& st = self->state;
   st.config = std::make_shared<shared_config>();
@@ -558,6 +641,9 @@ caf::behavior job_dispatcher(dispatcher_pointer self, job_dispatcher_options opt
     release_waiting(self, false);
     self->delayed_send(self, s.config->options.drain_grace, protocol::prune_atom_v);
   });
+  if (!options.listen_conninfo.empty()) {
+    listen(self);
+  }
   self->send(self, protocol::tick_atom_v);
   self->delayed_send(self, options.heartbeat, protocol::sweep_atom_v);
   return {
@@ -592,6 +678,13 @@ caf::behavior job_dispatcher(dispatcher_pointer self, job_dispatcher_options opt
     [self](protocol::attempted_atom, const std::string& tenant, storage::job_outcome& o) {
       auto& s = self->state;
       --s.running;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - s.window_start >= std::chrono::milliseconds{100}) {
+        s.last_window = now - s.window_start >= std::chrono::milliseconds{200} ? 0 : s.window_count;
+        s.window_count = 0;
+        s.window_start = now;
+      }
+      ++s.window_count;
       if (auto i = s.held.find(o.id); i != s.held.end()) {
         i->second.runner = caf::actor{};
       }
@@ -608,7 +701,7 @@ caf::behavior job_dispatcher(dispatcher_pointer self, job_dispatcher_options opt
         s.flush_armed = true;
         self->delayed_send(self, linger, protocol::flush_atom_v);
       }
-      if (s.waiting.size() < s.prefetch / 2) {
+      if (s.waiting.size() < s.config->options.concurrency || s.waiting.size() < s.prefetch / 2) {
         round(self);
       }
     },

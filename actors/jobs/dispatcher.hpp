@@ -35,6 +35,10 @@ struct job_dispatcher_options {
   std::chrono::milliseconds poll_interval{250};
   std::chrono::milliseconds cancel_grace{5000}; ///< a cancelled handler's time to stop
   std::chrono::milliseconds drain_grace{10000}; ///< shutdown: running jobs' time to finish
+  /// LISTENs on `troupe_jobs` with this connection (empty: no listener), so jobs enqueued on
+  /// other nodes are claimed at once, not at the next poll.
+  std::string listen_conninfo;
+  std::string token; ///< this process's mark on its own notifications (ignored here)
   std::shared_ptr<metrics_registry> metrics;
 };
 

@@ -108,9 +108,15 @@ void create_job(service_pointer self, const protocol::auth_call& call, const jso
   using created = std::pair<storage::job_row, bool>;
   kit::audited_tx<created>(
     self, call, "job.created",
-    [job](storage::pg_transaction& tx, protocol::audit_change& change) -> caf::expected<created> {
+    [job, token = self->state.options.token](
+      storage::pg_transaction& tx, protocol::audit_change& change) -> caf::expected<created> {
       storage::job_repository repo{tx};
       auto row = repo.enqueue(job);
+      if (row && row->second && row->first.state == "available") {
+        if (auto err = repo.notify_due(token)) {
+          return err;
+        }
+      }
       if (row) {
         // A duplicate creates nothing: its entry names the unfinished job that was returned.
         change.resource_type = "job";
@@ -153,9 +159,20 @@ void create_jobs(service_pointer self, const protocol::auth_call& call, const js
   using created = std::vector<std::pair<storage::job_row, bool>>;
   kit::audited_tx<created>(
     self, call, "job.created",
-    [jobs](storage::pg_transaction& tx, protocol::audit_change& change) -> caf::expected<created> {
+    [jobs, token = self->state.options.token](
+      storage::pg_transaction& tx, protocol::audit_change& change) -> caf::expected<created> {
       storage::job_repository repo{tx};
       auto rows = repo.enqueue_many(jobs);
+      if (rows) {
+        for (const auto& [row, fresh] : *rows) {
+          if (fresh && row.state == "available") {
+            if (auto err = repo.notify_due(token)) {
+              return err;
+            }
+            break;
+          }
+        }
+      }
       if (rows) {
         json ids = json::array();
         std::size_t duplicates = 0;
@@ -424,7 +441,7 @@ void invoke(service_pointer self, const protocol::auth_call& call, const json& i
   call_in.params = params;
   const auto timeout = self->state.options.function_timeout;
   call_in.deadline_ms = storage::unix_now_ms() + timeout.count() * 1000;
-  auto feature = self->spawn(def.actor);
+  auto feature = features::spawn_feature(self, def.actor);
   auto log = self->state.log;
   self->request(feature, timeout, std::move(call_in))
     .then(

@@ -19,6 +19,7 @@ inline constexpr caf::atom_value jobs_key = caf::atom("jobs");
 struct jobs_service_options {
   std::shared_ptr<const features::catalog> catalog;
   std::chrono::seconds function_timeout{30};
+  std::string token; ///< marks this process's job notifications (see job_dispatcher_options)
 };
 
 /// Spawns the jobs, schedules and functions service (protocol::users_actor interface,

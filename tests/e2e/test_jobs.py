@@ -864,6 +864,32 @@ class PriorityTest(JobsMixin, ServerTestCase):
                          "jobs waiting for the one slot did not start by priority: %r" % started)
 
 
+    def test_a_node_without_a_free_slot_leaves_new_jobs_to_another_node_at_once(self):
+        """A busy node does not hoard slow work, and the other node hears of new jobs through
+        LISTEN/NOTIFY instead of its 250 ms poll."""
+        if not os.environ.get("TROUPE_TEST_PG"):
+            self.skipTest("two servers need one shared database (TROUPE_TEST_PG)")
+        _, owner = self.tenant_and_owner()
+        blocker = self.create_job(owner, {"type": "test.sleep", "payload": {"ms": 4000}})
+        self.wait_job(owner, blocker["id"], "running", timeout=5, interval=0.02)
+        # Started after the blocker runs here, so the blocker cannot be the other node's.
+        other = Server("--admin.token=" + self.srv.admin_token, *self.server_args)
+        other.start()
+        self.addCleanup(other.__exit__, None, None, None)
+        time.sleep(0.3)  # its listener connects
+        waits = []
+        for _ in range(10):
+            job = self.create_job(owner, {"type": "test.noop"})
+            done = self.wait_job(owner, job["id"], "succeeded", timeout=5, interval=0.01)
+            waits.append(seconds(done["created_at"], done["attempts"][0]["started_at"]))
+        # Every one ran while this node's only slot was still busy: on the other node.
+        self.assertEqual(self.get_job(owner, blocker["id"])["state"], "running",
+                         "the blocker ended before the test: the jobs may have run here")
+        waits.sort()
+        # A poll every 250 ms would give a median around 125 ms.
+        self.assertLess(waits[len(waits) // 2], 0.06, waits)
+
+
 class NoTestHandlersTest(JobsMixin, ServerTestCase):
     """jobs.test-handlers and webhooks.allow-private-targets at their defaults (false)."""
 

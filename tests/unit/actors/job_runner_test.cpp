@@ -75,15 +75,18 @@ struct fixture : tests::actor_fixture {
                     }};
                   }});
     auto sink = got;
-    reporter = sys.spawn([sink](caf::event_based_actor*) -> caf::behavior {
-      return {
-        [sink](protocol::attempted_atom, const std::string& tenant, storage::job_outcome& o) {
-          sink->arrived = true;
-          sink->tenant = tenant;
-          sink->outcome = std::move(o);
-        },
-      };
-    });
+    // The sink is the spawn's argument: CAF 0.17 mishandles argument-less function actors.
+    reporter = sys.spawn(
+      [](caf::event_based_actor*, std::shared_ptr<report> into) -> caf::behavior {
+        return {
+          [into](protocol::attempted_atom, const std::string& tenant, storage::job_outcome& o) {
+            into->arrived = true;
+            into->tenant = tenant;
+            into->outcome = std::move(o);
+          },
+        };
+      },
+      sink);
   }
 
   caf::actor runner(const std::string& type, std::int32_t attempt = 1,
