@@ -326,12 +326,12 @@ void add_builtin_jobs(features::catalog& catalog, const builtin_jobs_options& op
      "Sends an HTTP request; succeeds on a 2xx answer", [client](caf::event_based_actor* self) {
        return http_request_actor(self, client);
      }});
-  catalog.add({"tenant.export", kind::job, "", object_schema(json::object()),
+  catalog.add({"tenant.export", kind::job, "tenant:admin", object_schema(json::object()),
                "Exports the tenant's users, roles, API keys (no secrets), webhook endpoints (no "
                "secrets), event types, inbound sources, schedules and counts as the job's result",
                export_actor});
   const auto retention = options.audit_retention_days;
-  catalog.add({"audit.prune", kind::job, "", object_schema(json::object()),
+  catalog.add({"audit.prune", kind::job, "tenant:admin", object_schema(json::object()),
                "Prunes the tenant's audit entries older than audit.retention-days (behind a "
                "signed checkpoint)",
                [retention](caf::event_based_actor* self) {

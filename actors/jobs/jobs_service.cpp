@@ -46,14 +46,22 @@ protocol::auth_reply violations_reply(const std::vector<std::pair<std::string, s
 }
 
 // Checks a job's type and payload against the registered handler; a reply if they are bad.
-std::optional<protocol::auth_reply> check_job(service_pointer self, const json& job,
-                                              const std::string& prefix) {
+// A job type's own permission (tenant.export and audit.prune: tenant:admin) is needed, beyond
+// jobs:write, to enqueue it or to schedule it.
+std::optional<protocol::auth_reply> check_job(service_pointer self, const protocol::auth_call& call,
+                                              const json& job, const std::string& prefix) {
   const auto type = job.at("type").get<std::string>();
   const auto* entry = self->state.options.catalog->find(features::kind::job, type);
   if (entry == nullptr) {
     return violations_reply({{"/type", "no job handler is registered for " + type
                                          + " (GET /v1/functions lists the job types)"}},
                             prefix);
+  }
+  const auto& permission = features::catalog::of(*entry).permission;
+  if (!permission.empty() && !protocol::permits(call.who.permissions, permission)) {
+    auto r = kit::problem(errc::forbidden, "the job type " + type + " needs " + permission);
+    r.required_permission = permission;
+    return r;
   }
   auto violations = features::catalog::check(*entry, job.value("payload", json::object()));
   if (!violations.empty()) {
@@ -100,7 +108,7 @@ storage::new_job job_of(const json& in, const protocol::auth_call& call) {
 
 void create_job(service_pointer self, const protocol::auth_call& call, const json& in,
                 reply_promise rp) {
-  if (auto bad = check_job(self, in, "")) {
+  if (auto bad = check_job(self, call, in, "")) {
     rp.deliver(std::move(*bad));
     return;
   }
@@ -150,7 +158,7 @@ void create_jobs(service_pointer self, const protocol::auth_call& call, const js
   const auto& list = in.at("jobs");
   std::vector<storage::new_job> jobs;
   for (std::size_t i = 0; i < list.size(); ++i) {
-    if (auto bad = check_job(self, list[i], "/jobs/" + std::to_string(i))) {
+    if (auto bad = check_job(self, call, list[i], "/jobs/" + std::to_string(i))) {
       rp.deliver(std::move(*bad));
       return;
     }
@@ -302,7 +310,7 @@ void retry_job(service_pointer self, const protocol::auth_call& call, const json
 void put_schedule(service_pointer self, const protocol::auth_call& call, const json& in,
                   reply_promise rp) {
   const auto& job = in.at("job");
-  if (auto bad = check_job(self, job, "/job")) {
+  if (auto bad = check_job(self, call, job, "/job")) {
     rp.deliver(std::move(*bad));
     return;
   }

@@ -777,6 +777,23 @@ class JobsTest(JobsMixin, ServerTestCase):
         writer = r.body["key"]
         self.create_job(writer, {"type": "test.noop"})
         self.assertForbidden(self.call("GET", JOBS, token=writer), "jobs:read")
+        # tenant.export and audit.prune also need tenant:admin, to enqueue or to schedule, and
+        # a refused job is not created.
+        before = len(self.list_jobs(owner, "?limit=200")["data"])
+        for kind in ("tenant.export", "audit.prune"):
+            with self.subTest(kind=kind):
+                self.assertForbidden(self.call("POST", JOBS, {"type": kind}, token=writer),
+                                     "tenant:admin")
+                self.assertForbidden(
+                    self.call("POST", JOBS + "/batch", {"jobs": [{"type": "test.noop"},
+                                                                 {"type": kind}]}, token=writer),
+                    "tenant:admin")
+                self.assertForbidden(
+                    self.call("PUT", SCHEDULES + "/export-check",
+                              {"cron": "0 0 1 1 *", "job": {"type": kind}}, token=writer),
+                    "tenant:admin")
+        self.assertEqual(len(self.list_jobs(owner, "?limit=200")["data"]), before)
+        self.create_job(owner, {"type": "tenant.export"})
         self.assertUnauthenticated(self.call("GET", JOBS, tenant=tenant["slug"]), token_sent=False)
         by_admin = self.call("POST", JOBS, {"type": "test.noop"}, token=self.srv.admin_token,
                              tenant=tenant["slug"])
