@@ -123,8 +123,7 @@ std::shared_ptr<router> make_router(const services& svc) {
   tenant(verb::post, "/v1/jobs/batch", "jobs:write", routes::create_jobs(svc),
          "enqueue up to 1000 jobs at once");
   tenant(verb::get, "/v1/jobs", "jobs:read", routes::list_jobs(svc), "jobs, newest first");
-  tenant(verb::get, "/v1/jobs/{id}", "jobs:read", routes::get_job(svc),
-         "a job with its attempts");
+  tenant(verb::get, "/v1/jobs/{id}", "jobs:read", routes::get_job(svc), "a job with its attempts");
   tenant(verb::post, "/v1/jobs/{id}/cancel", "jobs:write", routes::cancel_job(svc),
          "cancel a job (a running one is told to stop)");
   tenant(verb::post, "/v1/jobs/{id}/retry", "jobs:write", routes::retry_job(svc),
