@@ -4,6 +4,7 @@
 #include "protocol/error.hpp"
 #include "protocol/request_id.hpp"
 #include "protocol/zoneinfo.hpp"
+#include "storage/rows.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -311,30 +312,6 @@ schedule_row to_schedule(const pg_rows& rows, int r) {
   return s;
 }
 
-template <class Row, class Convert>
-caf::expected<std::vector<Row>> every_row(caf::expected<pg_rows> rows, Convert convert) {
-  if (!rows) {
-    return std::move(rows.error());
-  }
-  std::vector<Row> out;
-  out.reserve(static_cast<std::size_t>(rows->size()));
-  for (int r = 0; r < rows->size(); ++r) {
-    out.push_back(convert(*rows, r));
-  }
-  return out;
-}
-
-template <class Row, class Convert>
-caf::expected<std::optional<Row>> one_row(caf::expected<pg_rows> rows, Convert convert) {
-  if (!rows) {
-    return std::move(rows.error());
-  }
-  if (rows->size() == 0) {
-    return std::optional<Row>{};
-  }
-  return std::optional<Row>{convert(*rows, 0)};
-}
-
 std::string uuid_list(const std::vector<std::string>& ids) {
   std::string out = "{";
   for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -522,15 +499,15 @@ caf::error job_repository::notify_due(const std::string& token) {
 }
 
 caf::expected<std::optional<job_row>> job_repository::job(const std::string& id, bool for_update) {
-  return one_row<job_row>(tx_.execute(for_update ? job_lock_sql : job_sql, {id}), to_job);
+  return first_row<job_row>(tx_.execute(for_update ? job_lock_sql : job_sql, {id}), to_job);
 }
 
 caf::expected<std::vector<job_row>> job_repository::jobs(const std::string& state,
                                                          const std::string& type,
                                                          const std::string& before,
                                                          std::uint32_t limit) {
-  return every_row<job_row>(tx_.execute(jobs_sql, {state, type, before, std::to_string(limit)}),
-                            to_job);
+  return all_rows<job_row>(tx_.execute(jobs_sql, {state, type, before, std::to_string(limit)}),
+                           to_job);
 }
 
 caf::expected<std::optional<job_row>> job_repository::cancel(const std::string& id) {
@@ -542,7 +519,7 @@ caf::expected<std::optional<job_row>> job_repository::cancel(const std::string& 
   if (state == "succeeded" || state == "discarded" || state == "cancelled") {
     return caf::make_error(protocol::errc::conflict, "the job has finished (" + state + ")");
   }
-  return one_row<job_row>(
+  return first_row<job_row>(
     tx_.execute(state == "running" ? cancel_running_sql : cancel_waiting_sql, {id}), to_job);
 }
 
@@ -557,7 +534,7 @@ caf::expected<std::optional<job_row>> job_repository::retry(const std::string& i
                            "only a discarded or cancelled job can be retried (this one is " + state
                              + ")");
   }
-  auto row = one_row<job_row>(tx_.execute(retry_sql, {id}), to_job);
+  auto row = first_row<job_row>(tx_.execute(retry_sql, {id}), to_job);
   if (row && *row) {
     if (auto err = queue_at(unix_now_ms())) {
       return err;
@@ -658,7 +635,7 @@ job_repository::claim(std::uint32_t limit, std::int64_t lease_s, const std::stri
 caf::expected<std::vector<std::pair<std::string, bool>>>
 job_repository::heartbeat(const std::vector<std::string>& ids, std::int64_t lease_s,
                           const std::string& instance) {
-  return every_row<std::pair<std::string, bool>>(
+  return all_rows<std::pair<std::string, bool>>(
     tx_.execute(heartbeat_sql, {uuid_list(ids), std::to_string(lease_s), instance}),
     [](const pg_rows& rows, int r) {
       return std::make_pair(std::string{rows.get(r, 0)}, rows.get(r, 1) == "t");
@@ -687,7 +664,7 @@ job_repository::record(const std::vector<job_outcome>& outcomes, const std::stri
     }
     batch.push_back(std::move(row));
   }
-  auto rows = every_row<recorded_job>(
+  auto rows = all_rows<recorded_job>(
     tx_.execute(record_sql, {batch.dump(-1, ' ', false, json::error_handler_t::replace), instance}),
     [](const pg_rows& r, int i) {
       return recorded_job{std::string{r.get(i, 0)}, std::string{r.get(i, 1)}};
@@ -714,12 +691,12 @@ caf::expected<std::size_t> job_repository::release(const std::vector<std::string
 
 caf::expected<std::vector<schedule_row>> job_repository::schedules(const std::string& after,
                                                                    std::uint32_t limit) {
-  return every_row<schedule_row>(tx_.execute(schedules_sql, {after, std::to_string(limit)}),
-                                 to_schedule);
+  return all_rows<schedule_row>(tx_.execute(schedules_sql, {after, std::to_string(limit)}),
+                                to_schedule);
 }
 
 caf::expected<std::optional<schedule_row>> job_repository::schedule(const std::string& name) {
-  return one_row<schedule_row>(tx_.execute(schedule_sql, {name}), to_schedule);
+  return first_row<schedule_row>(tx_.execute(schedule_sql, {name}), to_schedule);
 }
 
 caf::expected<std::pair<schedule_row, std::optional<schedule_row>>>
@@ -745,7 +722,7 @@ job_repository::put_schedule(const schedule_fields& f) {
 
 caf::expected<std::optional<schedule_row>>
 job_repository::delete_schedule(const std::string& name) {
-  return one_row<schedule_row>(tx_.execute(delete_schedule_sql, {name}), to_schedule);
+  return first_row<schedule_row>(tx_.execute(delete_schedule_sql, {name}), to_schedule);
 }
 
 caf::expected<std::optional<std::string>> job_repository::effect_claim(const std::string& job_id,

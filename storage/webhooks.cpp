@@ -5,6 +5,7 @@
 #include "protocol/request_id.hpp"
 #include "protocol/webhooks.hpp"
 #include "storage/arrays.hpp"
+#include "storage/rows.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -315,30 +316,6 @@ inbound_source_row to_source(const pg_rows& rows, int r) {
 inbound_event_row to_inbound(const pg_rows& rows, int r) {
   return {std::string{rows.get(r, 0)}, std::string{rows.get(r, 1)}, std::string{rows.get(r, 2)},
           std::string{rows.get(r, 3)}, std::string{rows.get(r, 4)}, std::string{rows.get(r, 5)}};
-}
-
-template <class Row, class Convert>
-caf::expected<std::vector<Row>> all_rows(caf::expected<pg_rows> rows, Convert convert) {
-  if (!rows) {
-    return std::move(rows.error());
-  }
-  std::vector<Row> out;
-  out.reserve(static_cast<std::size_t>(rows->size()));
-  for (int r = 0; r < rows->size(); ++r) {
-    out.push_back(convert(*rows, r));
-  }
-  return out;
-}
-
-template <class Row, class Convert>
-caf::expected<std::optional<Row>> first_row(caf::expected<pg_rows> rows, Convert convert) {
-  if (!rows) {
-    return std::move(rows.error());
-  }
-  if (rows->size() == 0) {
-    return std::optional<Row>{};
-  }
-  return std::optional<Row>{convert(*rows, 0)};
 }
 
 pg_params endpoint_params(const std::string& id, const endpoint_fields& f) {

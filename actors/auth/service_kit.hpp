@@ -18,6 +18,7 @@
 #include <any>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -69,6 +70,25 @@ caf::result<protocol::auth_reply> serve(reply_promise rp, const protocol::auth_c
     return caf::make_error(protocol::errc::internal, std::string{"service input: "} + e.what());
   }
   return rp;
+}
+
+/// One operation of a service: starts it with the parsed input, answering through `rp`.
+template <class Self>
+using op_fn = void (*)(Self, const protocol::auth_call&, const nlohmann::json&, reply_promise);
+
+/// `serve` for a service whose operations are a table of functions by name (`call.op`).
+template <class Self>
+caf::result<protocol::auth_reply> serve_table(Self self, const protocol::auth_call& call,
+                                              const std::map<std::string, op_fn<Self>>& ops) {
+  auto rp = self->template make_response_promise<protocol::auth_reply>();
+  return serve(rp, call, [self, &call, rp, &ops](const nlohmann::json& in) {
+    auto op = ops.find(call.op);
+    if (op == ops.end()) {
+      return false;
+    }
+    op->second(self, call, in, rp);
+    return true;
+  });
 }
 
 /// A list page of `rows`, read with one row more than `limit` (API.md Conventions):

@@ -489,30 +489,20 @@ protocol::users_actor::behavior_type jobs_service(service_pointer self,
   self->state.log = protocol::make_logger("jobs");
   return {
     [self](protocol::auth_atom, protocol::auth_call& call) -> caf::result<protocol::auth_reply> {
-      auto rp = self->make_response_promise<protocol::auth_reply>();
-      return kit::serve(rp, call, [self, &call, rp](const json& in) {
-        using op_fn
-          = void (*)(service_pointer, const protocol::auth_call&, const json&, reply_promise);
-        static const std::map<std::string, op_fn> ops{
-          {"create_job", create_job},
-          {"create_jobs", create_jobs},
-          {"job", get_job},
-          {"jobs", list_jobs},
-          {"cancel_job", cancel_job},
-          {"retry_job", retry_job},
-          {"put_schedule", put_schedule},
-          {"schedules", list_schedules},
-          {"delete_schedule", delete_schedule},
-          {"functions", list_functions},
-          {"invoke", invoke},
-        };
-        auto op = ops.find(call.op);
-        if (op == ops.end()) {
-          return false;
-        }
-        op->second(self, call, in, rp);
-        return true;
-      });
+      static const std::map<std::string, kit::op_fn<service_pointer>> ops{
+        {"create_job", create_job},
+        {"create_jobs", create_jobs},
+        {"job", get_job},
+        {"jobs", list_jobs},
+        {"cancel_job", cancel_job},
+        {"retry_job", retry_job},
+        {"put_schedule", put_schedule},
+        {"schedules", list_schedules},
+        {"delete_schedule", delete_schedule},
+        {"functions", list_functions},
+        {"invoke", invoke},
+      };
+      return kit::serve_table(self, call, ops);
     },
   };
 }

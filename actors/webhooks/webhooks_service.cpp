@@ -750,34 +750,24 @@ protocol::users_actor::behavior_type webhooks_service(service_pointer self,
   self->system().registry().put(protocol::webhooks_key, self);
   return {
     [self](protocol::auth_atom, protocol::auth_call& call) -> caf::result<protocol::auth_reply> {
-      auto rp = self->make_response_promise<protocol::auth_reply>();
-      return kit::serve(rp, call, [self, &call, rp](const json& in) {
-        using op_fn
-          = void (*)(service_pointer, const protocol::auth_call&, const json&, reply_promise);
-        static const std::map<std::string, op_fn> ops{
-          {"publish", publish},
-          {"event_types", list_event_types},
-          {"create_event_type", create_event_type},
-          {"endpoints", list_endpoints},
-          {"endpoint", get_endpoint},
-          {"create_endpoint", create_endpoint},
-          {"update_endpoint", update_endpoint},
-          {"delete_endpoint", delete_endpoint},
-          {"rotate_secret", rotate_secret},
-          {"deliveries", list_deliveries},
-          {"delivery", get_delivery},
-          {"retry_delivery", retry_delivery},
-          {"put_source", put_source},
-          {"inbound", receive},
-          {"inbound_events", list_inbound},
-        };
-        auto op = ops.find(call.op);
-        if (op == ops.end()) {
-          return false;
-        }
-        op->second(self, call, in, rp);
-        return true;
-      });
+      static const std::map<std::string, kit::op_fn<service_pointer>> ops{
+        {"publish", publish},
+        {"event_types", list_event_types},
+        {"create_event_type", create_event_type},
+        {"endpoints", list_endpoints},
+        {"endpoint", get_endpoint},
+        {"create_endpoint", create_endpoint},
+        {"update_endpoint", update_endpoint},
+        {"delete_endpoint", delete_endpoint},
+        {"rotate_secret", rotate_secret},
+        {"deliveries", list_deliveries},
+        {"delivery", get_delivery},
+        {"retry_delivery", retry_delivery},
+        {"put_source", put_source},
+        {"inbound", receive},
+        {"inbound_events", list_inbound},
+      };
+      return kit::serve_table(self, call, ops);
     },
   };
 }
