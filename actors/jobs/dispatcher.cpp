@@ -701,7 +701,8 @@ caf::behavior job_dispatcher(dispatcher_pointer self, job_dispatcher_options opt
         s.flush_armed = true;
         self->delayed_send(self, linger, protocol::flush_atom_v);
       }
-      if (s.waiting.size() < s.config->options.concurrency || s.waiting.size() < s.prefetch / 2) {
+      // Prefetch is 64 x concurrency, so half of it covers every free slot too.
+      if (s.waiting.size() < s.prefetch / 2) {
         round(self);
       }
     },
